@@ -1,0 +1,230 @@
+// Package api is Berth's ECS front door: the AWS JSON 1.1 protocol on POST /
+// (X-Amz-Target: AmazonEC2ContainerServiceV20141113.<Operation>), SigV4
+// authentication of every request, dispatch to one handler per operation,
+// and the single table that maps internal errors to ECS wire errors
+// (awserr.go). Handlers decode wire structs (internal/api/wire), convert them
+// to the domain model (internal/ecs), apply the pure rules there, and read
+// or write records through internal/state.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/berth/berth/internal/ecs/arn"
+	"github.com/berth/berth/internal/store"
+)
+
+// TargetPrefix is the X-Amz-Target prefix of the ECS API.
+const TargetPrefix = "AmazonEC2ContainerServiceV20141113."
+
+// maxBodyBytes bounds a request body. ECS's largest requests (task
+// definitions) are far below this.
+const maxBodyBytes = 4 << 20
+
+// Principal is the authenticated caller of a request.
+type Principal struct {
+	AccessKeyID string
+	Name        string // credential name
+	Admin       bool
+}
+
+// Authenticator checks a request's signature and says who sent it. Errors
+// it returns are mapped through the error table (awserr.go).
+type Authenticator interface {
+	Authenticate(ctx context.Context, r *http.Request, body []byte) (Principal, error)
+}
+
+// Config configures a Handler.
+type Config struct {
+	Store store.Store
+	Namer arn.Namer
+	// Auth authenticates every request. Nil means no authentication, which
+	// only the server's loudly-flagged insecure mode may choose.
+	Auth   Authenticator
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Creds serves the admin operations (AdminTargetPrefix); nil disables them.
+	Creds Credentials
+}
+
+// Handler serves the ECS API.
+type Handler struct {
+	store store.Store
+	namer arn.Namer
+	auth  Authenticator
+	now   func() time.Time
+	log   *slog.Logger
+	ops   map[string]operation
+	admin map[string]operation
+	creds Credentials
+}
+
+// New builds a Handler.
+func New(cfg Config) *Handler {
+	h := &Handler{store: cfg.Store, namer: cfg.Namer, auth: cfg.Auth, now: cfg.Now, log: cfg.Logger, creds: cfg.Creds}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	h.ops = operations()
+	h.admin = adminOperations()
+	return h
+}
+
+// operation is one ECS operation: decode the body, act, return a response
+// value to encode as JSON.
+type operation func(h *Handler, ctx context.Context, body []byte) (any, error)
+
+// op adapts a typed handler method to an operation.
+func op[In, Out any](f func(h *Handler, ctx context.Context, in *In) (*Out, error)) operation {
+	return func(h *Handler, ctx context.Context, body []byte) (any, error) {
+		in := new(In)
+		if err := decode(body, in); err != nil {
+			return nil, err
+		}
+		return f(h, ctx, in)
+	}
+}
+
+type principalKey struct{}
+
+// PrincipalFrom returns the authenticated caller stored in ctx.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// ServeHTTP implements the AWS JSON 1.1 protocol.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := newRequestID()
+	w.Header().Set("x-amzn-RequestId", reqID)
+	if r.Method != http.MethodPost {
+		h.writeError(w, reqID, "", errUnknownOperation("Only POST / is served by the ECS API."))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		h.writeError(w, reqID, "", errSerialization("could not read the request body"))
+		return
+	}
+	if len(body) > maxBodyBytes {
+		h.writeError(w, reqID, "", errSerialization(fmt.Sprintf("request body is larger than %d bytes", maxBodyBytes)))
+		return
+	}
+	ctx := r.Context()
+	if h.auth != nil {
+		p, err := h.auth.Authenticate(ctx, r, body)
+		if err != nil {
+			h.writeError(w, reqID, "", err)
+			return
+		}
+		ctx = context.WithValue(ctx, principalKey{}, p)
+	} else {
+		ctx = context.WithValue(ctx, principalKey{}, Principal{Name: "anonymous", Admin: true})
+	}
+	target := r.Header.Get("X-Amz-Target")
+	var f operation
+	name, ok := strings.CutPrefix(target, TargetPrefix)
+	if ok {
+		f = h.ops[name]
+	} else if name, ok = strings.CutPrefix(target, AdminTargetPrefix); ok {
+		f = h.admin[name]
+	}
+	if f == nil {
+		h.writeError(w, reqID, name, errUnknownOperation(fmt.Sprintf("Unknown operation %q.", target)))
+		return
+	}
+	out, err := f(h, ctx, body)
+	if err != nil {
+		h.writeError(w, reqID, name, err)
+		return
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		h.writeError(w, reqID, name, fmt.Errorf("encode response: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+}
+
+func (h *Handler) writeError(w http.ResponseWriter, reqID, opName string, err error) {
+	we := toWire(err)
+	if we.Status >= 500 {
+		h.log.Error("request failed", "op", opName, "requestId", reqID, "err", err)
+	} else {
+		h.log.Debug("request rejected", "op", opName, "requestId", reqID, "type", we.Type, "err", err)
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-Errortype", we.Type)
+	w.WriteHeader(we.Status)
+	b, _ := json.Marshal(struct {
+		Type    string `json:"__type"`
+		Message string `json:"message"`
+	}{we.Type, we.Message})
+	w.Write(b)
+}
+
+// decode reads a JSON request body into in. An empty body is an empty
+// request. Malformed JSON and values of the wrong type are
+// SerializationExceptions that name the field.
+func decode(body []byte, in any) error {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, in); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			field := te.Field
+			if field == "" {
+				field = "(request)"
+			}
+			return errSerialization(fmt.Sprintf("Cannot deserialize value of field '%s': expected %s, got JSON %s.", field, jsonKind(te.Type.Kind().String()), te.Value))
+		case errors.As(err, &se):
+			return errSerialization(fmt.Sprintf("Malformed JSON at byte %d: %s.", se.Offset, se.Error()))
+		default:
+			return errSerialization("Malformed request: " + err.Error())
+		}
+	}
+	return nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "int", "int32", "int64", "float64", "float32":
+		return "a number"
+	case "slice":
+		return "a list"
+	case "map", "struct":
+		return "an object"
+	case "ptr":
+		return "a value"
+	}
+	return goKind
+}
+
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	s := hex.EncodeToString(b[:])
+	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
+}

@@ -1,0 +1,35 @@
+package api
+
+// operations lists every ECS operation Berth serves. An operation missing
+// here answers UnknownOperationException.
+func operations() map[string]operation {
+	return map[string]operation{
+		// Clusters.
+		"CreateCluster":               op((*Handler).createCluster),
+		"DeleteCluster":               op((*Handler).deleteCluster),
+		"DescribeClusters":            op((*Handler).describeClusters),
+		"ListClusters":                op((*Handler).listClusters),
+		"UpdateCluster":               op((*Handler).updateCluster),
+		"UpdateClusterSettings":       op((*Handler).updateClusterSettings),
+		"PutClusterCapacityProviders": op((*Handler).putClusterCapacityProviders),
+
+		// Task definitions.
+		"RegisterTaskDefinition":     op((*Handler).registerTaskDefinition),
+		"DescribeTaskDefinition":     op((*Handler).describeTaskDefinition),
+		"DeregisterTaskDefinition":   op((*Handler).deregisterTaskDefinition),
+		"DeleteTaskDefinitions":      op((*Handler).deleteTaskDefinitions),
+		"ListTaskDefinitions":        op((*Handler).listTaskDefinitions),
+		"ListTaskDefinitionFamilies": op((*Handler).listTaskDefinitionFamilies),
+
+		// Tags.
+		"TagResource":         op((*Handler).tagResource),
+		"UntagResource":       op((*Handler).untagResource),
+		"ListTagsForResource": op((*Handler).listTagsForResource),
+
+		// Account settings.
+		"PutAccountSetting":        op((*Handler).putAccountSetting),
+		"PutAccountSettingDefault": op((*Handler).putAccountSettingDefault),
+		"DeleteAccountSetting":     op((*Handler).deleteAccountSetting),
+		"ListAccountSettings":      op((*Handler).listAccountSettings),
+	}
+}

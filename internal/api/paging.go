@@ -1,0 +1,44 @@
+package api
+
+import (
+	"encoding/base64"
+	"strings"
+
+	"github.com/berth/berth/internal/ecs"
+)
+
+// Pagination follows ECS: maxResults 1..100 (default 100 unless the
+// operation says otherwise), nextToken opaque. Berth's token is the last
+// store key returned, base64url-encoded and bound to the listing's prefix so
+// that a token from one listing is rejected by another.
+
+const defaultMaxResults = 100
+
+// page is a decoded pagination request.
+type page struct {
+	after string // start strictly after this key ("" = from the start)
+	limit int
+}
+
+func parsePage(prefix, token string, maxResults *int32, def int) (page, error) {
+	p := page{limit: def}
+	if maxResults != nil {
+		if *maxResults < 1 || *maxResults > 100 {
+			return p, ecs.Errorf(ecs.ErrInvalidParameter, "maxResults must be between 1 and 100.")
+		}
+		p.limit = int(*maxResults)
+	}
+	if token == "" {
+		return p, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || !strings.HasPrefix(string(raw), prefix) {
+		return p, ecs.Errorf(ecs.ErrInvalidParameter, "The nextToken is invalid or was issued for another request.")
+	}
+	p.after = string(raw)
+	return p, nil
+}
+
+func nextToken(lastKey string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(lastKey))
+}

@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/berth/berth/internal/server"
+)
+
+const defaultDataDir = "/var/lib/berth"
+
+// serverFlags binds the flags shared by `berth server` and `berth dev`.
+func serverFlags(fs *pflag.FlagSet, cfg *server.Config, logLevel *string) {
+	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir, "directory for Berth's state and the credentials file")
+	fs.StringVar(&cfg.Listen, "listen", server.DefaultListen, "HOST:PORT the ECS API listens on")
+	fs.StringVar(&cfg.Region, "region", server.DefaultRegion, "region name used in ARNs and SigV4 scopes")
+	fs.StringVar(&cfg.Account, "account", server.DefaultAccount, "12-digit account id used in ARNs")
+	fs.StringVar(&cfg.Store, "store", server.StoreEmbedded, "state backend: embedded (in --data-dir) or etcd")
+	fs.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd client URLs for --store=etcd")
+	fs.StringVar(&cfg.EtcdPrefix, "etcd-prefix", "/berth", "key prefix under which Berth keeps its state in etcd")
+	fs.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "DANGEROUS: accept unsigned requests from anyone who can reach --listen")
+	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func serverCmd(stdout, stderr io.Writer) *cobra.Command {
+	cfg := server.NewConfig()
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Berth control plane (the ECS API)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(stderr, logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = log
+			return runServer(cmd, cfg, func(s *server.Server) {
+				fmt.Fprintf(stdout, "berth server: ECS API at %s\n", s.Endpoint())
+			})
+		},
+	}
+	serverFlags(cmd.Flags(), &cfg, &logLevel)
+	return cmd
+}
+
+func devCmd(stdout, stderr io.Writer) *cobra.Command {
+	cfg := server.NewConfig()
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run Berth on this machine, all in one: control plane with an embedded store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(stderr, logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = log
+			return runServer(cmd, cfg, func(s *server.Server) { printDevUsage(stdout, s, cfg) })
+		},
+	}
+	serverFlags(cmd.Flags(), &cfg, &logLevel)
+	return cmd
+}
+
+// runServer starts the server, calls started once it is ready, and serves
+// until the command's context ends (SIGINT, SIGTERM).
+func runServer(cmd *cobra.Command, cfg server.Config, started func(*server.Server)) error {
+	ctx := cmd.Context()
+	s, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := s.Start(ctx); err != nil {
+		s.Close()
+		return err
+	}
+	started(s)
+	<-ctx.Done()
+	return s.Close()
+}
+
+func printDevUsage(w io.Writer, s *server.Server, cfg server.Config) {
+	creds := filepath.Join(cfg.DataDir, "credentials")
+	conf := filepath.Join(cfg.DataDir, "config")
+	fmt.Fprintf(w, `Berth is running.
+
+  ECS API endpoint:  %s
+  health check:      %s/healthz
+  credentials:       %s (profile "default", mode 0600)
+  region:            %s
+
+Use it with the AWS CLI:
+
+  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s
+  aws --endpoint-url %s ecs create-cluster --cluster-name demo
+  aws --endpoint-url %s ecs list-clusters
+
+or with any AWS SDK pointed at the endpoint (AWS_ENDPOINT_URL_ECS=%s).
+Stop with Ctrl-C.
+`, s.Endpoint(), s.Endpoint(), creds, cfg.Region, creds, conf, s.Endpoint(), s.Endpoint(), s.Endpoint())
+}

@@ -1,0 +1,37 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/berth/berth/internal/api"
+	"github.com/berth/berth/internal/api/sigv4"
+	"github.com/berth/berth/internal/credential"
+)
+
+// authenticator verifies SigV4 signatures against Berth's credentials and
+// names the caller.
+type authenticator struct {
+	verifier *sigv4.Verifier
+	creds    *credential.Registry
+}
+
+func newAuthenticator(creds *credential.Registry, region string, now func() time.Time) *authenticator {
+	return &authenticator{
+		verifier: &sigv4.Verifier{Lookup: creds, Region: region, Service: "ecs", Now: now},
+		creds:    creds,
+	}
+}
+
+func (a *authenticator) Authenticate(ctx context.Context, r *http.Request, body []byte) (api.Principal, error) {
+	id, err := a.verifier.Verify(ctx, r, body)
+	if err != nil {
+		return api.Principal{}, err
+	}
+	c, err := a.creds.Get(ctx, id.AccessKeyID)
+	if err != nil {
+		return api.Principal{}, err
+	}
+	return api.Principal{AccessKeyID: c.AccessKeyID, Name: c.Name, Admin: c.Admin}, nil
+}

@@ -1,0 +1,95 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"time"
+)
+
+// DefaultListen is where the API listens unless told otherwise.
+const DefaultListen = "127.0.0.1:8830"
+
+// Defaults for the identity Berth presents in ARNs.
+const (
+	DefaultRegion  = "us-east-1"
+	DefaultAccount = "000000000000"
+)
+
+// Store backends.
+const (
+	StoreEmbedded = "embedded"
+	StoreEtcd     = "etcd"
+)
+
+// Config configures a Server. Build it with NewConfig and change fields.
+type Config struct {
+	DataDir string // holds the embedded store and the credentials file
+	Listen  string // host:port of the ECS API
+	Region  string
+	Account string // 12 digits
+	// InsecureNoAuth turns SigV4 verification off. Every request is then
+	// served as an administrator; the server logs a warning at start.
+	InsecureNoAuth bool
+	// Store selects the backend: "embedded" (bbolt in DataDir) or "etcd".
+	Store         string
+	EtcdEndpoints []string
+	EtcdPrefix    string
+	// WriteCredentials writes DataDir/credentials (and DataDir/config) with
+	// the first administrator credential when Berth creates it.
+	WriteCredentials bool
+	Logger           *slog.Logger
+	Now              func() time.Time
+}
+
+// NewConfig returns a Config with defaults.
+func NewConfig() Config {
+	return Config{
+		Listen:           DefaultListen,
+		Region:           DefaultRegion,
+		Account:          DefaultAccount,
+		Store:            StoreEmbedded,
+		EtcdPrefix:       "/berth",
+		WriteCredentials: true,
+		Logger:           slog.Default(),
+		Now:              time.Now,
+	}
+}
+
+var (
+	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+	regionRE  = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+)
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return fmt.Errorf("data dir is required")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen address %q: %w", c.Listen, err)
+	}
+	if !accountRE.MatchString(c.Account) {
+		return fmt.Errorf("account id %q must be 12 digits", c.Account)
+	}
+	if !regionRE.MatchString(c.Region) {
+		return fmt.Errorf("region %q is not a valid region name", c.Region)
+	}
+	switch c.Store {
+	case StoreEmbedded:
+	case StoreEtcd:
+		if len(c.EtcdEndpoints) == 0 {
+			return fmt.Errorf("the etcd store needs at least one endpoint")
+		}
+	default:
+		return fmt.Errorf("unknown store %q (embedded or etcd)", c.Store)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}

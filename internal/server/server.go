@@ -1,0 +1,217 @@
+// Package server composes Berth's control plane: it opens the store, makes
+// sure an administrator credential exists, and serves the ECS API (SigV4
+// authenticated) and /healthz on one listener. It is embeddable: tests start
+// it in-process on 127.0.0.1 with a temporary data dir (see servertest).
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/berth/berth/internal/api"
+	"github.com/berth/berth/internal/credential"
+	"github.com/berth/berth/internal/ecs/arn"
+	"github.com/berth/berth/internal/store"
+	"github.com/berth/berth/internal/store/embedded"
+	etcdstore "github.com/berth/berth/internal/store/etcd"
+)
+
+// Server is a running Berth control plane.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store store.Store
+	etcd  *clientv3.Client
+	creds *credential.Registry
+	ln    net.Listener
+	http  *http.Server
+	ready chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+	cancel    context.CancelFunc
+}
+
+// New validates cfg and opens the store; Start begins serving.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("server config: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, ready: make(chan struct{})}
+	switch cfg.Store {
+	case StoreEmbedded:
+		st, err := embedded.Open(filepath.Join(cfg.DataDir, "state.db"), embedded.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("open embedded store: %w", err)
+		}
+		s.store = st
+	case StoreEtcd:
+		cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.EtcdEndpoints, DialTimeout: 5 * time.Second})
+		if err != nil {
+			return nil, fmt.Errorf("connect to etcd: %w", err)
+		}
+		s.etcd = cli
+		s.store = etcdstore.New(cli, cfg.EtcdPrefix)
+	}
+	return s, nil
+}
+
+// Store returns the server's store (for tests and the agent in `berth dev`).
+func (s *Server) Store() store.Store { return s.store }
+
+// Start makes sure an administrator credential exists, listens on
+// cfg.Listen and serves until Close. It returns once the API is ready.
+func (s *Server) Start(ctx context.Context) error {
+	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	creds := credential.NewRegistry(s.store, s.log)
+	s.creds = creds
+	go func() {
+		if err := creds.Run(ctx); err != nil {
+			s.log.Warn("credential cache stopped", "err", err)
+		}
+	}()
+	if err := s.bootstrapCredentials(ctx); err != nil {
+		return err
+	}
+	var auth api.Authenticator
+	if s.cfg.InsecureNoAuth {
+		s.log.Warn("!!! SigV4 AUTHENTICATION IS OFF (--insecure-no-auth): anyone who can reach " + s.cfg.Listen + " has full control of Berth !!!")
+	} else {
+		auth = newAuthenticator(creds, s.cfg.Region, s.cfg.Now)
+	}
+	h := api.New(api.Config{
+		Store:  s.store,
+		Namer:  arn.Namer{Region: s.cfg.Region, Account: s.cfg.Account},
+		Auth:   auth,
+		Now:    s.cfg.Now,
+		Logger: s.log,
+		Creds:  creds,
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("/", h)
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	s.ln = ln
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+	}()
+	close(s.ready)
+	s.log.Info("berth server ready", "endpoint", s.Endpoint(), "store", s.cfg.Store, "region", s.cfg.Region, "account", s.cfg.Account)
+	return nil
+}
+
+// Endpoint is the URL of the ECS API, e.g. http://127.0.0.1:8830.
+func (s *Server) Endpoint() string {
+	if s.ln == nil {
+		return "http://" + s.cfg.Listen
+	}
+	return "http://" + s.ln.Addr().String()
+}
+
+// Ready is closed once the API serves requests.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.ready:
+	default:
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, _, err := s.store.List(ctx, "/healthz-probe/", store.ListOptions{Limit: 1}); err != nil {
+		http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	fmt.Fprintln(w, "ok")
+}
+
+// bootstrapCredentials creates the first administrator credential when
+// Berth holds none, and writes it to DataDir/credentials (0600).
+func (s *Server) bootstrapCredentials(ctx context.Context) error {
+	list, err := s.creds.List(ctx)
+	if err != nil {
+		return fmt.Errorf("list credentials: %w", err)
+	}
+	if len(list) > 0 {
+		return nil
+	}
+	c, err := credential.Generate(rand.Reader, "admin", true, s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if err := s.creds.Create(ctx, c); err != nil {
+		return fmt.Errorf("create first credential: %w", err)
+	}
+	s.log.Info("created the first administrator credential", "accessKeyId", c.AccessKeyID)
+	if !s.cfg.WriteCredentials {
+		return nil
+	}
+	path := filepath.Join(s.cfg.DataDir, "credentials")
+	if err := credential.WriteSharedFile(path, "default", c); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	conf := filepath.Join(s.cfg.DataDir, "config")
+	body := fmt.Sprintf("[default]\nregion = %s\nendpoint_url = %s\n", s.cfg.Region, s.Endpoint())
+	if err := writeFile0600(conf, []byte(body)); err != nil {
+		return fmt.Errorf("write %s: %w", conf, err)
+	}
+	s.log.Info("wrote credentials", "path", path)
+	return nil
+}
+
+func writeFile0600(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Close stops serving and closes the store.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		var errs []error
+		if s.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			errs = append(errs, s.http.Shutdown(ctx))
+			cancel()
+		}
+		if s.store != nil {
+			errs = append(errs, s.store.Close())
+		}
+		if s.etcd != nil {
+			errs = append(errs, s.etcd.Close())
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}

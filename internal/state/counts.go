@@ -1,0 +1,75 @@
+package state
+
+import (
+	"context"
+
+	"github.com/berth/berth/internal/store"
+)
+
+// ClusterCounts are the numbers DescribeClusters reports.
+type ClusterCounts struct {
+	RegisteredInstances int
+	// Tasks by launch type ("EC2", "FARGATE", "EXTERNAL") and by last status.
+	RunningTasks map[string]int
+	PendingTasks map[string]int
+	// Services by launch type and status (ACTIVE, DRAINING).
+	ActiveServices   map[string]int
+	DrainingServices map[string]int
+}
+
+// summary is the part of a task, service or instance record that counting
+// needs; the records themselves are defined by the packages that own them.
+type summary struct {
+	Status     string `json:"status"`
+	LastStatus string `json:"lastStatus"`
+	LaunchType string `json:"launchType"`
+}
+
+// CountCluster counts the instances, tasks and services of a cluster.
+func CountCluster(ctx context.Context, r store.Reader, cluster string) (ClusterCounts, error) {
+	c := ClusterCounts{RunningTasks: map[string]int{}, PendingTasks: map[string]int{},
+		ActiveServices: map[string]int{}, DrainingServices: map[string]int{}}
+	insts, err := List[summary](ctx, r, InstancesPrefix(cluster), store.ListOptions{})
+	if err != nil {
+		return c, err
+	}
+	for _, in := range insts {
+		if in.Value.Status == "ACTIVE" || in.Value.Status == "DRAINING" {
+			c.RegisteredInstances++
+		}
+	}
+	tasks, err := List[summary](ctx, r, TasksPrefix(cluster), store.ListOptions{})
+	if err != nil {
+		return c, err
+	}
+	for _, t := range tasks {
+		switch t.Value.LastStatus {
+		case "RUNNING":
+			c.RunningTasks[t.Value.LaunchType]++
+		case "PROVISIONING", "PENDING", "ACTIVATING":
+			c.PendingTasks[t.Value.LaunchType]++
+		}
+	}
+	svcs, err := List[summary](ctx, r, ServicesPrefix(cluster), store.ListOptions{})
+	if err != nil {
+		return c, err
+	}
+	for _, s := range svcs {
+		switch s.Value.Status {
+		case "ACTIVE":
+			c.ActiveServices[s.Value.LaunchType]++
+		case "DRAINING":
+			c.DrainingServices[s.Value.LaunchType]++
+		}
+	}
+	return c, nil
+}
+
+// Total sums a per-launch-type count.
+func Total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}

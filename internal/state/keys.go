@@ -1,0 +1,60 @@
+package state
+
+// Key layout. Names and families cannot contain '/', so every prefix below
+// selects exactly one kind of record.
+const (
+	clustersPrefix        = "/clusters/"
+	taskDefsPrefix        = "/taskdefs/"
+	taskDefFamiliesPrefix = "/taskdef-families/"
+	accountSettingsPrefix = "/account-settings/"
+	instancesPrefix       = "/instances/"
+	tasksPrefix           = "/tasks/"
+	servicesPrefix        = "/services/"
+)
+
+// ClustersPrefix holds every cluster record.
+func ClustersPrefix() string { return clustersPrefix }
+
+// ClusterKey is the record of cluster name.
+func ClusterKey(name string) string { return clustersPrefix + name }
+
+// TaskDefsPrefix holds every task-definition revision of every family.
+func TaskDefsPrefix() string { return taskDefsPrefix }
+
+// TaskDefFamilyPrefix holds the revisions of one family, in revision order.
+func TaskDefFamilyPrefix(family string) string { return taskDefsPrefix + family + "/" }
+
+// TaskDefKey is one revision of a family.
+func TaskDefKey(family string, revision int) string {
+	return TaskDefFamilyPrefix(family) + Seq(revision)
+}
+
+// TaskDefFamiliesPrefix holds one record per family ever registered.
+func TaskDefFamiliesPrefix() string { return taskDefFamiliesPrefix }
+
+// TaskDefFamilyKey is the family record: its last revision number, so that
+// revisions stay monotonic even after deletions.
+func TaskDefFamilyKey(family string) string { return taskDefFamiliesPrefix + family }
+
+// AccountSettingsPrefix holds the settings of one principal ARN; the
+// account-wide defaults use the principal "default".
+func AccountSettingsPrefix(principal string) string {
+	return accountSettingsPrefix + principal + "/"
+}
+
+// AccountSettingKey is one setting of one principal.
+func AccountSettingKey(principal, name string) string {
+	return AccountSettingsPrefix(principal) + name
+}
+
+// InstancesPrefix holds the container instances of a cluster.
+func InstancesPrefix(cluster string) string { return instancesPrefix + cluster + "/" }
+
+// InstanceKey is one container instance of a cluster.
+func InstanceKey(cluster, id string) string { return InstancesPrefix(cluster) + id }
+
+// TasksPrefix holds the tasks of a cluster.
+func TasksPrefix(cluster string) string { return tasksPrefix + cluster + "/" }
+
+// ServicesPrefix holds the services of a cluster.
+func ServicesPrefix(cluster string) string { return servicesPrefix + cluster + "/" }
