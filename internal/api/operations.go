@@ -26,6 +26,11 @@ func operations() map[string]operation {
 		"UntagResource":       op((*Handler).untagResource),
 		"ListTagsForResource": op((*Handler).listTagsForResource),
 
+		// Attributes (of container instances).
+		"PutAttributes":    op((*Handler).putAttributes),
+		"DeleteAttributes": op((*Handler).deleteAttributes),
+		"ListAttributes":   op((*Handler).listAttributes),
+
 		// Account settings.
 		"PutAccountSetting":        op((*Handler).putAccountSetting),
 		"PutAccountSettingDefault": op((*Handler).putAccountSettingDefault),

@@ -48,6 +48,10 @@ func (h *Handler) withTags(ctx context.Context, resourceArn string, fn func(tags
 				return &td.Tags, nil
 			},
 			ecs.Errorf(ecs.ErrResourceNotFound, "The specified task definition %s could not be found.", resourceArn), fn)
+	case a.Type == arn.TypeContainerInstance && len(a.Parts) == 2:
+		return updateTags(ctx, h.store, state.InstanceKey(a.Parts[0], a.Parts[1]),
+			func(in *ecs.ContainerInstance) (*[]ecs.Tag, error) { return &in.Tags, nil },
+			ecs.Errorf(ecs.ErrResourceNotFound, "The specified container instance %s could not be found.", resourceArn), fn)
 	}
 	return nil, ecs.Errorf(ecs.ErrInvalidParameter, "resourceArn %q: tagging is not supported for this resource type.", resourceArn)
 }

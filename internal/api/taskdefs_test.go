@@ -153,7 +153,9 @@ func TestTaskDefinitionLifecycle(t *testing.T) {
 		}
 		return all
 	}
-	arn := func(n int) string { return "arn:aws:ecs:us-east-1:000000000000:task-definition/web:" + string(rune('0'+n)) }
+	arn := func(n int) string {
+		return "arn:aws:ecs:us-east-1:000000000000:task-definition/web:" + string(rune('0'+n))
+	}
 	if got := list(&sdkecs.ListTaskDefinitionsInput{MaxResults: aws.Int32(1)}); !equal(got, []string{arn(1), arn(2), arn(4)}) {
 		t.Errorf("ACTIVE ascending = %v", got)
 	}

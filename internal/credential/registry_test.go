@@ -31,25 +31,30 @@ type regStore interface {
 	Close() error
 }
 
-// forEachBackend runs a registry test against the fake store and any real
-// backend that is available (see backends_test.go).
-func forEachBackend(t *testing.T, test func(t *testing.T, st regStore)) {
-	t.Run("fake", func(t *testing.T) { test(t, newFakeStore()) })
+// forEachBackend runs a registry test against the fake store and every
+// real backend in realBackends. The test gets two handles on the same data:
+// for etcd two clients, as two Berth servers would have; for single-process
+// backends the same store twice.
+func forEachBackend(t *testing.T, test func(t *testing.T, st, peer regStore)) {
+	t.Run("fake", func(t *testing.T) {
+		st := newFakeStore()
+		test(t, st, st)
+	})
 	for name, open := range realBackends {
 		t.Run(name, func(t *testing.T) {
-			st := open(t)
-			t.Cleanup(func() { st.Close() })
-			test(t, st)
+			st, peer := open(t)
+			t.Cleanup(func() { st.Close(); peer.Close() })
+			test(t, st, peer)
 		})
 	}
 }
 
-// realBackends maps a backend name to a constructor; backends_test.go may
-// add entries.
-var realBackends = map[string]func(t *testing.T) regStore{}
+// realBackends maps a backend name to a constructor of two handles on one
+// fresh store; backends_test.go fills it.
+var realBackends = map[string]func(t *testing.T) (st, peer regStore){}
 
 func TestRegistryCRUD(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, st regStore) {
+	forEachBackend(t, func(t *testing.T, st, _ regStore) {
 		ctx := context.Background()
 		r := NewRegistry(st, quiet)
 		a, b := mustGenerate(t, "alice"), mustGenerate(t, "bob")
@@ -142,9 +147,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // two Berth servers share etcd. Creates and deletes made through one are
 // seen by the other's cache.
 func TestRegistryCacheFollowsOtherServers(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, st regStore) {
+	forEachBackend(t, func(t *testing.T, st, peer regStore) {
 		ctx := context.Background()
-		serverA, serverB := NewRegistry(st, quiet), NewRegistry(st, quiet)
+		serverA, serverB := NewRegistry(st, quiet), NewRegistry(peer, quiet)
 		early := mustGenerate(t, "early")
 		if err := serverA.Create(ctx, early); err != nil {
 			t.Fatal(err)
@@ -258,6 +263,12 @@ func TestRegistryResync(t *testing.T) {
 	st.mu.Unlock()
 	st.breakWatches()
 	eventually(t, "sync lost", func() bool { return !r.Synced() })
+	r.mu.Lock()
+	stale := len(r.cache)
+	r.mu.Unlock()
+	if stale != 0 {
+		t.Fatalf("%d entries kept without a watch", stale)
+	}
 	// While unsynced, a key deleted behind the registry's back is refused.
 	if _, err := st.Txn(ctx, store.Delete(Key(c.AccessKeyID), store.ExpectAny)); err != nil {
 		t.Fatal(err)
@@ -288,24 +299,25 @@ func waitWatch(t *testing.T, st *fakeStore) {
 }
 
 func TestRegistryRunEndsWhenStoreCloses(t *testing.T) {
-	st := newFakeStore()
-	r := NewRegistry(st, quiet)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(context.Background()) }()
-	wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := r.WaitSynced(wctx); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, store.ErrClosed) {
-			t.Fatalf("Run returned %v, want ErrClosed", err)
+	forEachBackend(t, func(t *testing.T, st, _ regStore) {
+		r := NewRegistry(st, quiet)
+		done := make(chan error, 1)
+		go func() { done <- r.Run(context.Background()) }()
+		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := r.WaitSynced(wctx); err != nil {
+			t.Fatal(err)
 		}
-	case <-wctx.Done():
-		t.Fatal("Run did not return after the store closed")
-	}
+		st.Close()
+		select {
+		case err := <-done:
+			if !errors.Is(err, store.ErrClosed) {
+				t.Fatalf("Run returned %v, want ErrClosed", err)
+			}
+		case <-wctx.Done():
+			t.Fatal("Run did not return after the store closed")
+		}
+	})
 }
 
 // TestRegistryEventOrdering drives the cache directly: an event older than

@@ -112,6 +112,27 @@ func TestValidateTaskDefinitionAcceptsValid(t *testing.T) {
 			td.ContainerDefinitions[0].HealthCheck = &HealthCheck{Command: []string{"NONE"}}
 			return td
 		}},
+		{"app mesh proxy", func() *TaskDefinition {
+			td := validFargate()
+			td.ContainerDefinitions = append(td.ContainerDefinitions, ContainerDefinition{Name: "envoy", Image: "public.ecr.aws/appmesh/aws-appmesh-envoy:v1.29.4.0-prod", User: "1337"})
+			td.ProxyConfiguration = &ProxyConfiguration{Type: "APPMESH", ContainerName: "envoy",
+				Properties: []KeyValuePair{{Name: "IgnoredUID", Value: "1337"}, {Name: "AppPorts", Value: "8080"}}}
+			return td
+		}},
+		{"every volume kind", func() *TaskDefinition {
+			td := validEC2()
+			td.Volumes = []Volume{
+				{Name: "efs", EFSVolumeConfiguration: &EFSVolumeConfiguration{FileSystemID: "fs-1", RootDirectory: "/", TransitEncryption: "ENABLED",
+					TransitEncryptionPort: ptr(2049), AuthorizationConfig: &EFSAuthorizationConfig{AccessPointID: "fsap-1", IAM: "ENABLED"}}},
+				{Name: "fsx", FSxWindowsFileServerVolumeConfiguration: &FSxWindowsFileServerVolumeConfiguration{FileSystemID: "fs-2", RootDirectory: `\\share`,
+					AuthorizationConfig: &FSxWindowsFileServerAuthorizationConfig{CredentialsParameter: "arn:aws:ssm:us-east-1:123456789012:parameter/c", Domain: "corp.example.com"}}},
+				{Name: "s3", S3FilesVolumeConfiguration: &S3FilesVolumeConfiguration{FileSystemArn: "arn:aws:s3files:us-east-1:123456789012:file-system/fs-3"}},
+				{Name: "shared", DockerVolumeConfiguration: &DockerVolumeConfiguration{Scope: "shared", Autoprovision: ptr(true), Driver: "local"}},
+				{Name: "ebs", ConfiguredAtLaunch: ptr(true)},
+				{Name: "bind", Host: &HostVolumeProperties{}},
+			}
+			return td
+		}},
 		{"defaults already applied", func() *TaskDefinition {
 			td := validFargate()
 			ApplyTaskDefinitionDefaults(td)
@@ -274,6 +295,19 @@ func TestValidateTaskDefinitionRejects(t *testing.T) {
 		{"docker autoprovision task scope", validEC2, func(td *TaskDefinition) {
 			td.Volumes = []Volume{{Name: "data", DockerVolumeConfiguration: &DockerVolumeConfiguration{Scope: "task", Autoprovision: ptr(true)}}}
 		}, ErrClient, "'dockerVolumeConfiguration' setting for volume 'data': autoprovision"},
+		{"s3files without arn", validEC2, func(td *TaskDefinition) {
+			td.Volumes = []Volume{{Name: "s3", S3FilesVolumeConfiguration: &S3FilesVolumeConfiguration{}}}
+		}, ErrClient, "'s3filesVolumeConfiguration' setting for volume 's3': fileSystemArn is required"},
+		{"fsx incomplete", validEC2, func(td *TaskDefinition) {
+			td.Volumes = []Volume{{Name: "fsx", FSxWindowsFileServerVolumeConfiguration: &FSxWindowsFileServerVolumeConfiguration{FileSystemID: "fs-1"}}}
+		}, ErrClient, "'fsxWindowsFileServerVolumeConfiguration' setting for volume 'fsx'"},
+		{"configured at launch with host", validEC2, func(td *TaskDefinition) {
+			td.Volumes = []Volume{{Name: "ebs", ConfiguredAtLaunch: ptr(true), Host: &HostVolumeProperties{}}}
+		}, ErrClient, "Invalid volume 'ebs': a volume with configuredAtLaunch"},
+		{"efs root directory with access point", validEC2, func(td *TaskDefinition) {
+			td.Volumes = []Volume{{Name: "data", EFSVolumeConfiguration: &EFSVolumeConfiguration{FileSystemID: "fs-1", TransitEncryption: "ENABLED",
+				RootDirectory: "/data", AuthorizationConfig: &EFSAuthorizationConfig{AccessPointID: "fsap-1"}}}}
+		}, ErrClient, "rootDirectory must be omitted or set to /"},
 		// Fargate
 		{"fargate network mode", validFargate, func(td *TaskDefinition) { td.NetworkMode = "" }, ErrClient, "Fargate only supports network mode ‘awsvpc’."},
 		{"fargate cpu missing", validFargate, func(td *TaskDefinition) { td.CPU = "" }, ErrClient, "Fargate requires that 'cpu' be defined at the task level."},
@@ -316,7 +350,9 @@ func TestValidateTaskDefinitionRejects(t *testing.T) {
 			td.RequiresCompatibilities = []Compatibility{CompatibilityExternal}
 		}, ErrClient, "EXTERNAL launch type do not support network mode 'awsvpc'"},
 		// health check
-		{"health check command prefix", validEC2, func(td *TaskDefinition) { c0(td).HealthCheck = &HealthCheck{Command: []string{"curl", "-f", "localhost"}} }, ErrClient, "Invalid 'healthCheck' setting for container 'app': the command must start with CMD, CMD-SHELL or NONE."},
+		{"health check command prefix", validEC2, func(td *TaskDefinition) {
+			c0(td).HealthCheck = &HealthCheck{Command: []string{"curl", "-f", "localhost"}}
+		}, ErrClient, "Invalid 'healthCheck' setting for container 'app': the command must start with CMD, CMD-SHELL or NONE."},
 		{"health check command empty", validEC2, func(td *TaskDefinition) { c0(td).HealthCheck = &HealthCheck{} }, ErrClient, "Invalid 'healthCheck' setting for container 'app': command is required."},
 		{"health check shell only", validEC2, func(td *TaskDefinition) { c0(td).HealthCheck = &HealthCheck{Command: []string{"CMD-SHELL"}} }, ErrClient, "Invalid 'healthCheck' setting for container 'app'"},
 		{"health check interval", validEC2, func(td *TaskDefinition) {
@@ -333,7 +369,9 @@ func TestValidateTaskDefinitionRejects(t *testing.T) {
 		}, ErrClient, "Invalid 'healthCheck.startPeriod' setting for container 'app': you may specify between 0 and 300."},
 		// container settings
 		{"ulimit name", validEC2, func(td *TaskDefinition) { c0(td).Ulimits = []Ulimit{{Name: "files", SoftLimit: 1, HardLimit: 1}} }, ErrClient, "Invalid 'ulimits' setting for container 'app': 'files' is not a valid ulimit name."},
-		{"ulimit soft above hard", validEC2, func(td *TaskDefinition) { c0(td).Ulimits = []Ulimit{{Name: "nofile", SoftLimit: 2048, HardLimit: 1024}} }, ErrClient, "the softLimit of 'nofile' must not be greater than its hardLimit"},
+		{"ulimit soft above hard", validEC2, func(td *TaskDefinition) {
+			c0(td).Ulimits = []Ulimit{{Name: "nofile", SoftLimit: 2048, HardLimit: 1024}}
+		}, ErrClient, "the softLimit of 'nofile' must not be greater than its hardLimit"},
 		{"log driver", validEC2, func(td *TaskDefinition) { c0(td).LogConfiguration = &LogConfiguration{LogDriver: "fluentbit"} }, ErrClient, "Invalid 'logConfiguration' setting for container 'app': log driver 'fluentbit' is not supported."},
 		{"awsfirelens without router", validEC2, func(td *TaskDefinition) { c0(td).LogConfiguration = &LogConfiguration{LogDriver: LogDriverAwsfirelens} }, ErrClient, "Invalid 'logConfiguration' setting for container 'app': the awsfirelens log driver requires a log router"},
 		{"two firelens routers", validEC2, func(td *TaskDefinition) {
@@ -368,7 +406,9 @@ func TestValidateTaskDefinitionRejects(t *testing.T) {
 		{"tmpfs size", validEC2, func(td *TaskDefinition) {
 			c0(td).LinuxParameters = &LinuxParameters{Tmpfs: []Tmpfs{{ContainerPath: "/tmp"}}}
 		}, ErrClient, "Invalid 'linuxParameters.tmpfs' setting for container 'app'"},
-		{"gpu value", validEC2, func(td *TaskDefinition) { c0(td).ResourceRequirements = []ResourceRequirement{{Type: "GPU", Value: "all"}} }, ErrClient, "Invalid 'resourceRequirements' setting for container 'app'"},
+		{"gpu value", validEC2, func(td *TaskDefinition) {
+			c0(td).ResourceRequirements = []ResourceRequirement{{Type: "GPU", Value: "all"}}
+		}, ErrClient, "Invalid 'resourceRequirements' setting for container 'app'"},
 		{"restart attempt period", validEC2, func(td *TaskDefinition) {
 			c0(td).RestartPolicy = &ContainerRestartPolicy{Enabled: ptr(true), RestartAttemptPeriod: ptr(30)}
 		}, ErrClient, "Invalid 'restartPolicy' setting for container 'app'"},
@@ -401,6 +441,12 @@ func TestValidateTaskDefinitionRejects(t *testing.T) {
 		{"proxy unknown container", validFargate, func(td *TaskDefinition) {
 			td.ProxyConfiguration = &ProxyConfiguration{ContainerName: "envoy"}
 		}, ErrClient, "Invalid 'proxyConfiguration' setting for task: container 'envoy' is not defined"},
+		{"proxy type", validFargate, func(td *TaskDefinition) {
+			td.ProxyConfiguration = &ProxyConfiguration{Type: "ISTIO", ContainerName: "api"}
+		}, ErrClient, "Invalid 'proxyConfiguration' setting for task: type 'ISTIO'"},
+		{"proxy property name", validFargate, func(td *TaskDefinition) {
+			td.ProxyConfiguration = &ProxyConfiguration{ContainerName: "api", Properties: []KeyValuePair{{Value: "1337"}}}
+		}, ErrClient, "Invalid 'proxyConfiguration' setting for task: property names must not be empty."},
 		// tags
 		{"too many tags", validEC2, func(td *TaskDefinition) {
 			for i := range 51 {

@@ -119,7 +119,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Id
 	}
 	amzDate := strings.Join(dates, ",")
 	signedAt, err := time.Parse(timeFormat, amzDate)
-	if err != nil || len(dates) > 1 {
+	if err != nil || len(dates) > 1 || signedAt.Format(timeFormat) != amzDate {
 		return Identity{}, newError(ErrIncompleteSignature,
 			"Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", echo(amzDate))
 	}

@@ -415,6 +415,12 @@ func TestVerify(t *testing.T) {
 			return r
 		}, wantKind: ErrIncompleteSignature,
 			wantMsg: "Date must be in ISO-8601 'basic format'. Got '2024-01-01T00:31:00Z'. See http://en.wikipedia.org/wiki/ISO_8601"},
+		{name: "X-Amz-Date with an impossible hour", build: func(t *testing.T) *http.Request {
+			r := jsonCall(t, "ListClusters", listBody)
+			signSDK(t, r, listBody)
+			r.Header.Set("X-Amz-Date", "20240101T3100Z")
+			return r
+		}, wantKind: ErrIncompleteSignature},
 		{name: "parameter without equal sign", build: func(t *testing.T) *http.Request {
 			r := jsonCall(t, "ListClusters", listBody)
 			signSDK(t, r, listBody)

@@ -13,9 +13,9 @@
 // while the previous commit was syncing, applies them one after another in
 // a single bbolt transaction (each still gets its own revision, and a
 // transaction whose expectation fails is skipped without affecting the
-// others) and syncs once. A Txn that has been handed to the committer waits
-// for the outcome even if its ctx ends, so a returned error other than
-// ErrConflict or ctx.Err() before queueing never hides a commit.
+// others) and syncs once. Once handed to the committer, a Txn waits for the
+// outcome even if its ctx ends (a commit takes one fsync), so its result is
+// never ambiguous: a Txn that returns an error wrote nothing.
 //
 // History. The log keeps the last Options.History revisions (10,000 by
 // default); Watch from an older revision fails with store.ErrCompacted.
