@@ -11,7 +11,7 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 
-pkgs=(awscli etcd-server busybox-static ca-certificates)
+pkgs=(awscli ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

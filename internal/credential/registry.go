@@ -32,11 +32,12 @@ const (
 	maxBackoff = 5 * time.Second
 )
 
-// Registry stores credentials and answers secret lookups. Create, Get,
-// List and Delete always go to the store. SecretKey (the sigv4.SecretLookup
-// the API uses on every call) is served from an in-memory cache while Run
-// keeps it synchronised by a store watch, and from the store otherwise, so
-// it is correct with or without Run. It is safe for concurrent use.
+// Registry stores credentials and answers lookups. Create, Get, List and
+// Delete always go to the store. Lookup and SecretKey (the
+// sigv4.SecretLookup the API uses on every call) are served from an
+// in-memory cache while Run keeps it synchronised by a store watch, and from
+// the store otherwise, so they are correct with or without Run. It is safe
+// for concurrent use.
 type Registry struct {
 	st  Store
 	log *slog.Logger
@@ -51,8 +52,8 @@ type Registry struct {
 }
 
 type cached struct {
-	secret string
-	rev    int64 // ModRevision of the value
+	cred Credential
+	rev  int64 // ModRevision of the value
 }
 
 // NewRegistry returns a registry over st. A nil logger means slog.Default().
@@ -157,11 +158,22 @@ func (r *Registry) Delete(ctx context.Context, accessKeyID string) error {
 // SecretKey returns the secret of an access key, or an error wrapping
 // ErrNotFound. It implements sigv4.SecretLookup.
 func (r *Registry) SecretKey(ctx context.Context, accessKeyID string) (string, error) {
+	c, err := r.Lookup(ctx, accessKeyID)
+	if err != nil {
+		return "", err
+	}
+	return c.SecretAccessKey, nil
+}
+
+// Lookup is Get served from the cache when Run keeps it synchronised: the
+// per-request read (who signed this call, is it an admin). It fails with
+// ErrNotFound like Get.
+func (r *Registry) Lookup(ctx context.Context, accessKeyID string) (Credential, error) {
 	r.mu.Lock()
 	if r.synced {
 		if e, ok := r.cache[accessKeyID]; ok {
 			r.mu.Unlock()
-			return e.secret, nil
+			return e.cred, nil
 		}
 	}
 	r.mu.Unlock()
@@ -169,10 +181,7 @@ func (r *Registry) SecretKey(ctx context.Context, accessKeyID string) (string, e
 	// store is the truth. Nothing is cached here, so this read can never
 	// race a delete event into resurrecting a key.
 	c, _, err := r.get(ctx, accessKeyID)
-	if err != nil {
-		return "", err
-	}
-	return c.SecretAccessKey, nil
+	return c, err
 }
 
 // Synced reports whether the cache is currently kept by a live watch.
@@ -303,7 +312,7 @@ func (r *Registry) applyLocked(ev store.Event) {
 		delete(r.cache, id)
 		return
 	}
-	r.cache[id] = cached{secret: c.SecretAccessKey, rev: rev}
+	r.cache[id] = cached{cred: c, rev: rev}
 }
 
 // pruneTombsLocked forgets deletes older than rev: events and listings

@@ -224,6 +224,9 @@ func TestRegistryCacheServesWithoutStoreReads(t *testing.T) {
 		if s, err := r.SecretKey(ctx, c.AccessKeyID); err != nil || s != c.SecretAccessKey {
 			t.Fatalf("SecretKey = %q, %v", s, err)
 		}
+		if got, err := r.Lookup(ctx, c.AccessKeyID); err != nil || got != c {
+			t.Fatalf("Lookup = %+v, %v; want %+v", got, err, c)
+		}
 	}
 	if st.getCount() != before {
 		t.Fatalf("synced lookups did %d store reads", st.getCount()-before)
@@ -240,6 +243,9 @@ func TestRegistryCacheServesWithoutStoreReads(t *testing.T) {
 	}
 	if _, err := r.SecretKey(ctx, c.AccessKeyID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after local Delete: got %v", err)
+	}
+	if _, err := r.Lookup(ctx, c.AccessKeyID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Lookup after local Delete: got %v", err)
 	}
 }
 

@@ -42,6 +42,7 @@ type revEvents struct {
 // events and answers them, until Close closes reqs and it has drained them.
 func (s *Store) commitLoop() {
 	defer close(s.done)
+	defer func() { if dbgBatches > 100 { println("batches", dbgBatches, "txns", dbgTxns) }; dbgBatches, dbgTxns = 0, 0 }()
 	for req := range s.reqs {
 		batch := []*txnReq{req}
 		size := req.size
@@ -59,6 +60,8 @@ func (s *Store) commitLoop() {
 			}
 		}
 		s.commit(batch)
+		dbgBatches++
+		dbgTxns += len(batch)
 	}
 }
 
@@ -306,3 +309,5 @@ func decodeEvents(dst []store.Event, rev int64, buf []byte, prefix string) ([]st
 func hasPrefix(key []byte, prefix string) bool {
 	return len(key) >= len(prefix) && string(key[:len(prefix)]) == prefix
 }
+
+var dbgBatches, dbgTxns int
