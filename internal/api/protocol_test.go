@@ -85,11 +85,11 @@ func TestProtocolErrors(t *testing.T) {
 		typ      string
 		fragment string
 	}{
-		{"unsigned", "POST", target + "ListClusters", `{}`, nil, now, 403, "MissingAuthenticationTokenException", "Missing Authentication Token"},
-		{"wrong secret", "POST", target + "ListClusters", `{}`, wrong, now, 403, "InvalidSignatureException", "signature"},
-		{"unknown key", "POST", target + "ListClusters", `{}`, unknown, now, 403, "UnrecognizedClientException", "security token"},
-		{"expired", "POST", target + "ListClusters", `{}`, admin, now.Add(-20 * time.Minute), 403, "InvalidSignatureException", "Signature expired"},
-		{"from the future", "POST", target + "ListClusters", `{}`, admin, now.Add(20 * time.Minute), 403, "InvalidSignatureException", "Signature"},
+		{"unsigned", "POST", target + "ListClusters", `{}`, nil, now, 400, "MissingAuthenticationTokenException", "Missing Authentication Token"},
+		{"wrong secret", "POST", target + "ListClusters", `{}`, wrong, now, 400, "InvalidSignatureException", "signature"},
+		{"unknown key", "POST", target + "ListClusters", `{}`, unknown, now, 400, "UnrecognizedClientException", "security token"},
+		{"expired", "POST", target + "ListClusters", `{}`, admin, now.Add(-20 * time.Minute), 400, "InvalidSignatureException", "Signature expired"},
+		{"from the future", "POST", target + "ListClusters", `{}`, admin, now.Add(20 * time.Minute), 400, "InvalidSignatureException", "Signature"},
 		{"unknown operation", "POST", target + "FlyToTheMoon", `{}`, admin, now, 400, "UnknownOperationException", "FlyToTheMoon"},
 		{"no target", "POST", "", `{}`, admin, now, 400, "UnknownOperationException", ""},
 		{"other service", "POST", "AmazonEC2ContainerRegistry_V20150921.ListImages", `{}`, admin, now, 400, "UnknownOperationException", ""},

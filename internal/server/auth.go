@@ -29,7 +29,7 @@ func (a *authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 	if err != nil {
 		return api.Principal{}, err
 	}
-	c, err := a.creds.Get(ctx, id.AccessKeyID)
+	c, err := a.creds.Lookup(ctx, id.AccessKeyID)
 	if err != nil {
 		return api.Principal{}, err
 	}

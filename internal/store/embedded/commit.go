@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -42,8 +43,14 @@ type revEvents struct {
 // events and answers them, until Close closes reqs and it has drained them.
 func (s *Store) commitLoop() {
 	defer close(s.done)
-	defer func() { if dbgBatches > 100 { println("batches", dbgBatches, "txns", dbgTxns) }; dbgBatches, dbgTxns = 0, 0 }()
+	last := 0 // size of the previous batch
 	for req := range s.reqs {
+		if last > 1 {
+			// Writers are concurrent: let those just answered queue their
+			// next transaction, so that it joins this batch instead of
+			// waiting a whole fsync for the next one.
+			runtime.Gosched()
+		}
 		batch := []*txnReq{req}
 		size := req.size
 	more:
@@ -60,8 +67,7 @@ func (s *Store) commitLoop() {
 			}
 		}
 		s.commit(batch)
-		dbgBatches++
-		dbgTxns += len(batch)
+		last = len(batch)
 	}
 }
 
@@ -309,5 +315,3 @@ func decodeEvents(dst []store.Event, rev int64, buf []byte, prefix string) ([]st
 func hasPrefix(key []byte, prefix string) bool {
 	return len(key) >= len(prefix) && string(key[:len(prefix)]) == prefix
 }
-
-var dbgBatches, dbgTxns int
