@@ -21,7 +21,7 @@ func serverFlags(fs *pflag.FlagSet, cfg *server.Config, logLevel *string) {
 	fs.StringVar(&cfg.Account, "account", server.DefaultAccount, "12-digit account id used in ARNs")
 	fs.StringVar(&cfg.Store, "store", server.StoreEmbedded, "state backend: embedded (in --data-dir) or etcd")
 	fs.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd client URLs for --store=etcd")
-	fs.StringVar(&cfg.EtcdPrefix, "etcd-prefix", "/berth", "key prefix under which Berth keeps its state in etcd")
+	fs.StringVar(&cfg.EtcdPrefix, "etcd-prefix", "/berth/", "key prefix under which Berth keeps its state in etcd")
 	fs.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "DANGEROUS: accept unsigned requests from anyone who can reach --listen")
 	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
 }

@@ -50,7 +50,7 @@ func NewConfig() Config {
 		Region:           DefaultRegion,
 		Account:          DefaultAccount,
 		Store:            StoreEmbedded,
-		EtcdPrefix:       "/berth",
+		EtcdPrefix:       "/berth/",
 		WriteCredentials: true,
 		Logger:           slog.Default(),
 		Now:              time.Now,

@@ -228,7 +228,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts store.ListOptions)
 		rev = getInt(tx.Bucket(bucketMeta), metaRev)
 		c := tx.Bucket(bucketKV).Cursor()
 		var k, v []byte
-		if opts.After >= prefix {
+		if opts.After != "" && opts.After >= prefix {
 			k, v = c.Seek([]byte(opts.After))
 			if k != nil && string(k) == opts.After {
 				k, v = c.Next()

@@ -103,7 +103,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts store.ListOptions)
 		return nil, 0, store.ErrClosed
 	}
 	start := s.prefix + prefix
-	if opts.After >= prefix {
+	if opts.After != "" && opts.After >= prefix {
 		start = s.prefix + opts.After + "\x00"
 	}
 	if start == "" {

@@ -6,7 +6,6 @@ package etcdtest
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 	"testing"
 	"time"
@@ -102,6 +101,3 @@ func (s *Server) Client(tb testing.TB) *clientv3.Client {
 	}
 	return cli
 }
-
-// String describes the server for logs.
-func (s *Server) String() string { return fmt.Sprintf("etcd at %s", s.Endpoint) }
