@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -81,6 +82,10 @@ func (c *Config) Validate() error {
 	case StoreEtcd:
 		if len(c.EtcdEndpoints) == 0 {
 			return fmt.Errorf("the etcd store needs at least one endpoint")
+		}
+		if !strings.HasSuffix(c.EtcdPrefix, "/") {
+			// "/berth" would also match the keys of a neighbour at "/berth2".
+			c.EtcdPrefix += "/"
 		}
 	default:
 		return fmt.Errorf("unknown store %q (embedded or etcd)", c.Store)

@@ -76,9 +76,13 @@ func TestSDKRegisterTaskDefinition(t *testing.T) {
 				Status:            TaskDefinitionStatusActive,
 				RegisteredAt:      NewTime(registeredAt),
 				ContainerDefinitions: []ContainerDefinition{
-					{Name: "web", Essential: aws.Bool(true), Cpu: aws.Int32(0)},
+					{Name: "web", Essential: aws.Bool(true), Cpu: aws.Int32(0),
+						RestartPolicy: &ContainerRestartPolicy{Enabled: aws.Bool(true), IgnoredExitCodes: []int32{}},
+						Environment:   []KeyValuePair{}},
 					{Name: "init", Essential: aws.Bool(false)},
 				},
+				EnableFaultInjection: aws.Bool(true),
+				DeleteRequestedAt:    NewTime(registeredAt.Add(time.Hour)),
 			},
 			Tags: []Tag{{Key: "team", Value: "shop"}},
 		},
@@ -108,6 +112,14 @@ func TestSDKRegisterTaskDefinition(t *testing.T) {
 				},
 				Environment:  []sdktypes.KeyValuePair{{Name: aws.String("MODE"), Value: aws.String("prod")}},
 				DockerLabels: map[string]string{"team": "shop"},
+				RestartPolicy: &sdktypes.ContainerRestartPolicy{
+					Enabled: aws.Bool(true), IgnoredExitCodes: []int32{0, 143}, RestartAttemptPeriod: aws.Int32(60),
+				},
+				VersionConsistency: sdktypes.VersionConsistencyDisabled,
+				ResourceRequirements: []sdktypes.ResourceRequirement{{
+					Type: sdktypes.ResourceTypeGpu, Value: aws.String("1"),
+					SharingStrategy: &sdktypes.SharingStrategyMemberNvidiaMps{Value: sdktypes.NvidiaMpsAllocation{Memory: aws.Int32(2048)}},
+				}},
 			},
 			{
 				Name:      aws.String("init"),
@@ -116,8 +128,9 @@ func TestSDKRegisterTaskDefinition(t *testing.T) {
 				Command:   []string{"true"},
 			},
 		},
-		Volumes: []sdktypes.Volume{{Name: aws.String("data"), Host: &sdktypes.HostVolumeProperties{SourcePath: aws.String("/srv")}}},
-		Tags:    []sdktypes.Tag{{Key: aws.String("team"), Value: aws.String("shop")}},
+		Volumes:              []sdktypes.Volume{{Name: aws.String("data"), Host: &sdktypes.HostVolumeProperties{SourcePath: aws.String("/srv")}}},
+		Tags:                 []sdktypes.Tag{{Key: aws.String("team"), Value: aws.String("shop")}},
+		EnableFaultInjection: aws.Bool(false),
 	}
 	out, err := client.RegisterTaskDefinition(context.Background(), in)
 	if err != nil {
@@ -141,6 +154,20 @@ func TestSDKRegisterTaskDefinition(t *testing.T) {
 	if web := req.ContainerDefinitions[0]; web.Memory == nil || *web.Memory != 256 || web.PortMappings[0].HostPort == nil {
 		t.Errorf("memory/hostPort from the SDK decoded as %v/%+v", web.Memory, web.PortMappings)
 	}
+	// Members the overlay adds, a union among them.
+	web := req.ContainerDefinitions[0]
+	if rp := web.RestartPolicy; rp == nil || !*rp.Enabled || len(rp.IgnoredExitCodes) != 2 || *rp.RestartAttemptPeriod != 60 {
+		t.Errorf("restartPolicy from the SDK decoded as %+v", rp)
+	}
+	if web.VersionConsistency != VersionConsistencyDisabled {
+		t.Errorf("versionConsistency = %q", web.VersionConsistency)
+	}
+	if ss := web.ResourceRequirements[0].SharingStrategy; ss == nil || ss.NvidiaMps == nil || *ss.NvidiaMps.Memory != 2048 {
+		t.Errorf("sharingStrategy from the SDK decoded as %+v", ss)
+	}
+	if req.EnableFaultInjection == nil || *req.EnableFaultInjection {
+		t.Errorf("enableFaultInjection=false decoded as %v", req.EnableFaultInjection)
+	}
 
 	// The response side: the SDK parses what the generated types encode.
 	td := out.TaskDefinition
@@ -155,6 +182,17 @@ func TestSDKRegisterTaskDefinition(t *testing.T) {
 	}
 	if len(out.Tags) != 1 || aws.ToString(out.Tags[0].Value) != "shop" {
 		t.Errorf("SDK parsed tags %+v", out.Tags)
+	}
+	if !aws.ToBool(td.EnableFaultInjection) || td.DeleteRequestedAt == nil || !td.DeleteRequestedAt.Equal(registeredAt.Add(time.Hour)) {
+		t.Errorf("SDK parsed enableFaultInjection/deleteRequestedAt %v/%v", td.EnableFaultInjection, td.DeleteRequestedAt)
+	}
+	sdkWeb := td.ContainerDefinitions[0]
+	if sdkWeb.RestartPolicy == nil || !aws.ToBool(sdkWeb.RestartPolicy.Enabled) || sdkWeb.RestartPolicy.IgnoredExitCodes == nil {
+		t.Errorf("SDK parsed restartPolicy %+v", sdkWeb.RestartPolicy)
+	}
+	// An empty list is sent as [] and arrives as an empty list, not as nil.
+	if sdkWeb.Environment == nil || len(sdkWeb.Environment) != 0 {
+		t.Errorf("SDK parsed environment %#v, want an empty list", sdkWeb.Environment)
 	}
 }
 

@@ -247,15 +247,21 @@ func TestRequiredMembers(t *testing.T) {
 }
 
 // TestMappingRules checks every generated field against the mapping rules:
-// wire name and omitempty in the tag, scalars other than strings and nested
-// structures as pointers, list elements and map values as values.
+// wire name in the tag, omitzero for lists and maps and omitempty for the
+// rest, scalars other than strings and nested structures as pointers, list
+// elements and map values as values, documents as raw JSON.
 func TestMappingRules(t *testing.T) {
 	timeType := reflect.TypeFor[Time]()
+	rawType := reflect.TypeFor[json.RawMessage]()
 	for shape, typ := range shapeTypes {
 		for f := range typ.Fields() {
 			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "" || opts != "omitempty" {
-				t.Errorf("%s.%s has json tag %q", shape, f.Name, f.Tag.Get("json"))
+			wantOpts := "omitempty"
+			if k := f.Type.Kind(); (k == reflect.Slice || k == reflect.Map) && f.Type != rawType {
+				wantOpts = "omitzero"
+			}
+			if name == "" || opts != wantOpts {
+				t.Errorf("%s.%s has json tag %q, want option %s", shape, f.Name, f.Tag.Get("json"), wantOpts)
 			}
 			if !strings.EqualFold(name[:1], f.Name[:1]) || name[1:] != f.Name[1:] {
 				t.Errorf("%s.%s does not match its wire name %s", shape, f.Name, name)
@@ -274,6 +280,9 @@ func TestMappingRules(t *testing.T) {
 					}
 				}
 			case reflect.Slice, reflect.Map:
+				if ft == rawType {
+					continue
+				}
 				if ft.Elem().Kind() == reflect.Pointer {
 					t.Errorf("%s.%s is %v, want values, not pointers", shape, f.Name, ft)
 				}
@@ -282,6 +291,47 @@ func TestMappingRules(t *testing.T) {
 				t.Errorf("%s.%s has unexpected type %v", shape, f.Name, ft)
 			}
 		}
+	}
+}
+
+// TestEmptyListsAndMaps checks the omitzero rule: a nil list or map is left
+// out, an empty one is encoded as [] or {} (ECS answers "failures": [] and
+// the like), and both survive a decode and encode unchanged.
+func TestEmptyListsAndMaps(t *testing.T) {
+	tests := []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"nil list", DescribeServicesResponse{}, `{}`},
+		{"empty list", DescribeServicesResponse{Failures: []Failure{}}, `{"failures":[]}`},
+		{"empty and nil lists", DescribeServicesResponse{Services: []Service{}, Failures: nil}, `{"services":[]}`},
+		{"nested empty lists and map", ContainerDefinition{Name: "web", Environment: []KeyValuePair{},
+			MountPoints: []MountPoint{}, DockerLabels: map[string]string{}, Links: nil},
+			`{"name":"web","environment":[],"mountPoints":[],"dockerLabels":{}}`},
+		{"empty list of enums", DescribeServicesRequest{Include: []ServiceField{}}, `{"include":[]}`},
+		{"empty strings and nil pointers stay omitted", ContainerDefinition{Image: "", Cpu: nil, Environment: []KeyValuePair{}},
+			`{"environment":[]}`},
+		{"zero pointers stay present", ContainerDefinition{Cpu: new(int32), Essential: new(bool)}, `{"cpu":0,"essential":false}`},
+		{"empty list inside a list", Service{Deployments: []Deployment{{Id: "d", VpcLatticeConfigurations: nil, ServiceConnectResources: []ServiceConnectServiceResource{}}}},
+			`{"deployments":[{"id":"d","serviceConnectResources":[]}]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := json.Marshal(tt.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != tt.want {
+				t.Fatalf("encoded %s, want %s", out, tt.want)
+			}
+			// Decoding gives the same shape back: [] as an empty, non-nil slice.
+			back := reflect.New(reflect.TypeOf(tt.v))
+			decodeStrict(t, out, back.Interface())
+			if !reflect.DeepEqual(back.Elem().Interface(), tt.v) {
+				t.Errorf("decoded %+v, want %+v", back.Elem().Interface(), tt.v)
+			}
+		})
 	}
 }
 
@@ -301,7 +351,24 @@ func TestEnums(t *testing.T) {
 	}
 	// Values outside the model decode as they are; validation is the caller's.
 	var d Deployment
-	if err := json.Unmarshal([]byte(`{"launchType":"MANAGED_INSTANCES"}`), &d); err != nil || d.LaunchType != "MANAGED_INSTANCES" {
+	if err := json.Unmarshal([]byte(`{"launchType":"SPACESHIP"}`), &d); err != nil || d.LaunchType != "SPACESHIP" {
 		t.Errorf("unknown enum value: %v, %q", err, d.LaunchType)
+	}
+	// Values the overlay adds to the model's enums.
+	for _, tt := range []struct{ got, want string }{
+		{string(LaunchTypeManagedInstances), "MANAGED_INSTANCES"},
+		{string(CompatibilityManagedInstances), "MANAGED_INSTANCES"},
+		{string(SettingNameDefaultLogDriverMode), "defaultLogDriverMode"},
+		{string(SettingNameFargateEventWindows), "fargateEventWindows"},
+		{string(TaskStopCodeInfrastructureHealth), "InfrastructureHealth"},
+		{string(OSFamilyWindowsServer2025Core), "WINDOWS_SERVER_2025_CORE"},
+		{string(OSFamilyWindowsServer2025Full), "WINDOWS_SERVER_2025_FULL"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("overlay enum constant = %q, want %q", tt.got, tt.want)
+		}
+	}
+	if !slices.Contains(LaunchType("").Values(), LaunchTypeManagedInstances) || !slices.Contains(SettingName("").Values(), SettingNameFargateEventWindows) {
+		t.Error("Values lacks the overlay's enum values")
 	}
 }
