@@ -83,17 +83,8 @@ func (h *Handler) createCluster(ctx context.Context, in *wire.CreateClusterReque
 	if err := ecs.ValidateTags(tags); err != nil {
 		return nil, err
 	}
-	known, err := h.capacityProviderNames(ctx)
+	strategy, err := h.capacityProviderStrategy(ctx, in.CapacityProviders, in.DefaultCapacityProviderStrategy)
 	if err != nil {
-		return nil, err
-	}
-	for _, cp := range in.CapacityProviders {
-		if !slices.Contains(known, cp) {
-			return nil, ecs.Errorf(ecs.ErrInvalidParameter, "The specified capacity provider %s does not exist. Specify a valid capacity provider and try again.", cp)
-		}
-	}
-	strategy := strategyFromWire(in.DefaultCapacityProviderStrategy)
-	if err := ecs.ValidateCapacityProviderStrategy(strategy, in.CapacityProviders); err != nil {
 		return nil, err
 	}
 	now := h.now()
@@ -346,17 +337,8 @@ func (h *Handler) putClusterCapacityProviders(ctx context.Context, in *wire.PutC
 	if in.DefaultCapacityProviderStrategy == nil {
 		return nil, ecs.Errorf(ecs.ErrInvalidParameter, "defaultCapacityProviderStrategy is required (it may be an empty list).")
 	}
-	known, err := h.capacityProviderNames(ctx)
+	strategy, err := h.capacityProviderStrategy(ctx, in.CapacityProviders, in.DefaultCapacityProviderStrategy)
 	if err != nil {
-		return nil, err
-	}
-	for _, cp := range in.CapacityProviders {
-		if !slices.Contains(known, cp) {
-			return nil, ecs.Errorf(ecs.ErrInvalidParameter, "The specified capacity provider %s does not exist. Specify a valid capacity provider and try again.", cp)
-		}
-	}
-	strategy := strategyFromWire(in.DefaultCapacityProviderStrategy)
-	if err := ecs.ValidateCapacityProviderStrategy(strategy, in.CapacityProviders); err != nil {
 		return nil, err
 	}
 	c, err := h.updateActiveCluster(ctx, in.Cluster, func(c *ecs.Cluster) error {
@@ -369,6 +351,25 @@ func (h *Handler) putClusterCapacityProviders(ctx context.Context, in *wire.PutC
 	}
 	out, err := h.clusterToWire(ctx, c, allClusterFields)
 	return &wire.PutClusterCapacityProvidersResponse{Cluster: out}, err
+}
+
+// capacityProviderStrategy checks that every provider exists and that the
+// strategy only uses those providers, and returns the strategy.
+func (h *Handler) capacityProviderStrategy(ctx context.Context, providers []string, in []wire.CapacityProviderStrategyItem) ([]ecs.CapacityProviderStrategyItem, error) {
+	known, err := h.capacityProviderNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, cp := range providers {
+		if !slices.Contains(known, cp) {
+			return nil, ecs.Errorf(ecs.ErrInvalidParameter, "The specified capacity provider %s does not exist. Specify a valid capacity provider and try again.", cp)
+		}
+	}
+	strategy := strategyFromWire(in)
+	if err := ecs.ValidateCapacityProviderStrategy(strategy, providers); err != nil {
+		return nil, err
+	}
+	return strategy, nil
 }
 
 // capacityProviderNames lists the capacity providers a cluster may use.

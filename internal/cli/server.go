@@ -27,33 +27,25 @@ func serverFlags(fs *pflag.FlagSet, cfg *server.Config, logLevel *string) {
 }
 
 func serverCmd(stdout, stderr io.Writer) *cobra.Command {
-	cfg := server.NewConfig()
-	var logLevel string
-	cmd := &cobra.Command{
-		Use:   "server",
-		Short: "Run the Berth control plane (the ECS API)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(stderr, logLevel)
-			if err != nil {
-				return err
-			}
-			cfg.Logger = log
-			return runServer(cmd, cfg, func(s *server.Server) {
-				fmt.Fprintf(stdout, "berth server: ECS API at %s\n", s.Endpoint())
-			})
-		},
-	}
-	serverFlags(cmd.Flags(), &cfg, &logLevel)
-	return cmd
+	return controlPlaneCmd("server", "Run the Berth control plane (the ECS API)", stderr,
+		func(s *server.Server, _ server.Config) {
+			fmt.Fprintf(stdout, "berth server: ECS API at %s\n", s.Endpoint())
+		})
 }
 
 func devCmd(stdout, stderr io.Writer) *cobra.Command {
+	return controlPlaneCmd("dev", "Run Berth on this machine, all in one: control plane with an embedded store", stderr,
+		func(s *server.Server, cfg server.Config) { printDevUsage(stdout, s, cfg) })
+}
+
+// controlPlaneCmd builds a command that runs the server with the shared
+// flags and calls started once it serves.
+func controlPlaneCmd(use, short string, stderr io.Writer, started func(*server.Server, server.Config)) *cobra.Command {
 	cfg := server.NewConfig()
 	var logLevel string
 	cmd := &cobra.Command{
-		Use:   "dev",
-		Short: "Run Berth on this machine, all in one: control plane with an embedded store",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(stderr, logLevel)
@@ -61,7 +53,7 @@ func devCmd(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			cfg.Logger = log
-			return runServer(cmd, cfg, func(s *server.Server) { printDevUsage(stdout, s, cfg) })
+			return runServer(cmd, cfg, func(s *server.Server) { started(s, cfg) })
 		},
 	}
 	serverFlags(cmd.Flags(), &cfg, &logLevel)
