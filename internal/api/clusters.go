@@ -387,6 +387,9 @@ func (h *Handler) clusterToWire(ctx context.Context, c ecs.Cluster, include []wi
 		Status:                          string(c.Status),
 		CapacityProviders:               nonNil(c.CapacityProviders),
 		DefaultCapacityProviderStrategy: strategyToWire(c.DefaultCapacityProviderStrategy),
+		// ECS always answers these two lists, empty unless include asks.
+		Statistics: []wire.KeyValuePair{},
+		Tags:       []wire.Tag{},
 	}
 	if c.ServiceConnectNamespace != "" {
 		w.ServiceConnectDefaults = &wire.ClusterServiceConnectDefaults{Namespace: c.ServiceConnectNamespace}

@@ -31,6 +31,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serverCmd(stdout, stderr), devCmd(stdout, stderr), credentialsCmd(stdout), versionCmd(stdout))
+	root.AddCommand(benchCmd(stdout, stderr))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {

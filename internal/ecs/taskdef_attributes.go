@@ -43,7 +43,6 @@ func dockerAPI(version string) string { return legacyCapabilityPrefix + "docker-
 //	  ... secretOptions               ecs.capability.secrets.{ssm,asm}.bootstrap.log-driver
 //	healthCheck                       ecs.capability.container-health-check
 //	healthCheck startPeriod           docker-remote-api.1.29
-//	named port mapping / appProtocol  docker-remote-api.1.29
 //	containerPortRange                ecs.capability.network.container-port-range
 //	dependsOn                         ecs.capability.container-ordering
 //	secrets                           ecs.capability.secrets.{ssm,asm}.environment-variables
@@ -154,14 +153,12 @@ func containerAttributes(td *TaskDefinition, c *ContainerDefinition, add func(..
 	}
 	if hc := c.HealthCheck; hc != nil {
 		add(capabilityPrefix + "container-health-check")
+		add(dockerAPI("1.24")) // every ECS answer with container-health-check lists it
 		if hc.StartPeriod != nil {
 			add(dockerAPI("1.29"))
 		}
 	}
 	for _, pm := range c.PortMappings {
-		if pm.Name != "" || pm.AppProtocol != "" {
-			add(dockerAPI("1.29"))
-		}
 		if pm.ContainerPortRange != "" {
 			add(capabilityPrefix + "network.container-port-range")
 		}

@@ -111,22 +111,25 @@ func orDefault(p *int, def int) *int {
 	return &def
 }
 
-// Compatibilities returns the launch types td can run on, in ECS's order:
-// EC2 always; FARGATE when the definition meets every Fargate rule (awsvpc,
-// a Fargate task size, no Fargate-unsupported parameters), whether or not
-// FARGATE was required; EXTERNAL when it was required; MANAGED_INSTANCES
-// when it was required or the network mode is awsvpc or host.
+// Compatibilities returns the launch types td can run on, in the order ECS
+// reports them (seen in ECS's DescribeTaskDefinition answers): EXTERNAL
+// unless the network mode is awsvpc (ECS Anywhere has no awsvpc); EC2
+// always; MANAGED_INSTANCES when it was required or the network mode is
+// awsvpc or host; FARGATE last, when the definition meets every Fargate rule
+// (awsvpc, a Fargate task size, nothing Fargate lacks), whether or not
+// FARGATE was required.
 func Compatibilities(td *TaskDefinition) []Compatibility {
-	out := []Compatibility{CompatibilityEC2}
-	if fargateIncompatibility(td) == nil {
-		out = append(out, CompatibilityFargate)
-	}
-	if td.Requires(CompatibilityExternal) {
+	mode := td.EffectiveNetworkMode()
+	var out []Compatibility
+	if mode != NetworkModeAwsvpc {
 		out = append(out, CompatibilityExternal)
 	}
-	if mode := td.EffectiveNetworkMode(); td.Requires(CompatibilityManagedInstances) ||
-		mode == NetworkModeAwsvpc || mode == NetworkModeHost {
+	out = append(out, CompatibilityEC2)
+	if td.Requires(CompatibilityManagedInstances) || mode == NetworkModeAwsvpc || mode == NetworkModeHost {
 		out = append(out, CompatibilityManagedInstances)
+	}
+	if fargateIncompatibility(td) == nil {
+		out = append(out, CompatibilityFargate)
 	}
 	return out
 }

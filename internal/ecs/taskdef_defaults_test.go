@@ -107,6 +107,7 @@ const shopWebWant = `{
     {"name": "com.amazonaws.ecs.capability.docker-remote-api.1.18"},
     {"name": "com.amazonaws.ecs.capability.docker-remote-api.1.19"},
     {"name": "com.amazonaws.ecs.capability.docker-remote-api.1.21"},
+    {"name": "com.amazonaws.ecs.capability.docker-remote-api.1.24"},
     {"name": "com.amazonaws.ecs.capability.docker-remote-api.1.28"},
     {"name": "com.amazonaws.ecs.capability.docker-remote-api.1.29"},
     {"name": "com.amazonaws.ecs.capability.ecr-auth"},
@@ -121,7 +122,7 @@ const shopWebWant = `{
     {"name": "ecs.capability.task-eni"}
   ],
   "placementConstraints": [],
-  "compatibilities": ["EC2", "FARGATE", "MANAGED_INSTANCES"],
+  "compatibilities": ["EC2", "MANAGED_INSTANCES", "FARGATE"],
   "runtimePlatform": {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},
   "requiresCompatibilities": ["FARGATE"],
   "cpu": "1024",
@@ -143,7 +144,7 @@ const sleep360Want = `{
   "volumes": [],
   "status": "ACTIVE",
   "placementConstraints": [],
-  "compatibilities": ["EC2"]
+  "compatibilities": ["EXTERNAL", "EC2"]
 }`
 
 func TestApplyTaskDefinitionDefaults(t *testing.T) {
@@ -242,13 +243,13 @@ func TestCompatibilities(t *testing.T) {
 		want   []Compatibility
 		notFor []Compatibility
 	}{
-		{"bridge", validEC2, []Compatibility{CompatibilityEC2}, nil},
-		{"fargate-valid awsvpc", fargateOK, []Compatibility{CompatibilityEC2, CompatibilityFargate, CompatibilityManagedInstances}, nil},
+		{"bridge", validEC2, []Compatibility{CompatibilityExternal, CompatibilityEC2}, nil},
+		{"fargate-valid awsvpc", fargateOK, []Compatibility{CompatibilityEC2, CompatibilityManagedInstances, CompatibilityFargate}, nil},
 		{"fargate-valid without requiring fargate", func() *TaskDefinition {
 			td := fargateOK()
 			td.RequiresCompatibilities = []Compatibility{CompatibilityEC2}
 			return td
-		}, []Compatibility{CompatibilityEC2, CompatibilityFargate, CompatibilityManagedInstances}, nil},
+		}, []Compatibility{CompatibilityEC2, CompatibilityManagedInstances, CompatibilityFargate}, nil},
 		{"awsvpc with non-fargate size", func() *TaskDefinition {
 			td := fargateOK()
 			td.RequiresCompatibilities = nil
@@ -266,12 +267,12 @@ func TestCompatibilities(t *testing.T) {
 			td.NetworkMode = NetworkModeHost
 			td.ContainerDefinitions[0].PortMappings = nil
 			return td
-		}, []Compatibility{CompatibilityEC2, CompatibilityManagedInstances}, nil},
+		}, []Compatibility{CompatibilityExternal, CompatibilityEC2, CompatibilityManagedInstances}, nil},
 		{"external", func() *TaskDefinition {
 			td := validEC2()
 			td.RequiresCompatibilities = []Compatibility{CompatibilityExternal}
 			return td
-		}, []Compatibility{CompatibilityEC2, CompatibilityExternal}, nil},
+		}, []Compatibility{CompatibilityExternal, CompatibilityEC2}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

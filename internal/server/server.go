@@ -77,6 +77,11 @@ func (s *Server) Store() store.Store { return s.store }
 // cfg.Listen and serves until Close. It returns once the API is ready.
 func (s *Server) Start(ctx context.Context) error {
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	s.ln = ln
 	creds := credential.NewRegistry(s.store, s.log)
 	s.creds = creds
 	go func() {
@@ -85,11 +90,16 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 	if err := s.bootstrapCredentials(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	if err := s.writeClientConfig(); err != nil {
+		ln.Close()
 		return err
 	}
 	var auth api.Authenticator
 	if s.cfg.InsecureNoAuth {
-		s.log.Warn("!!! SigV4 AUTHENTICATION IS OFF (--insecure-no-auth): anyone who can reach " + s.cfg.Listen + " has full control of Berth !!!")
+		s.log.Warn("!!! SigV4 AUTHENTICATION IS OFF (--insecure-no-auth): anyone who can reach " + ln.Addr().String() + " has full control of Berth !!!")
 	} else {
 		auth = newAuthenticator(creds, s.cfg.Region, s.cfg.Now)
 	}
@@ -104,11 +114,6 @@ func (s *Server) Start(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("/", h)
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	s.ln = ln
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -173,12 +178,21 @@ func (s *Server) bootstrapCredentials(ctx context.Context) error {
 	if err := credential.WriteSharedFile(path, "default", c); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	s.log.Info("wrote credentials", "path", path)
+	return nil
+}
+
+// writeClientConfig writes DataDir/config (AWS config-file format) with the
+// region and, for clients that read it, this start's endpoint.
+func (s *Server) writeClientConfig() error {
+	if !s.cfg.WriteCredentials {
+		return nil
+	}
 	conf := filepath.Join(s.cfg.DataDir, "config")
 	body := fmt.Sprintf("[default]\nregion = %s\nendpoint_url = %s\n", s.cfg.Region, s.Endpoint())
 	if err := writeFile0600(conf, []byte(body)); err != nil {
 		return fmt.Errorf("write %s: %w", conf, err)
 	}
-	s.log.Info("wrote credentials", "path", path)
 	return nil
 }
 

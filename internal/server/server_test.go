@@ -78,7 +78,7 @@ func TestCredentialBootstrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf, err := os.ReadFile(filepath.Join(dir, "config"))
-	if err != nil || !strings.Contains(string(conf), "region = us-east-1") {
+	if err != nil || !strings.Contains(string(conf), "region = us-east-1") || !strings.Contains(string(conf), "endpoint_url = "+s.Endpoint()) {
 		t.Fatalf("config file: %q %v", conf, err)
 	}
 	resp, err := http.Get(s.Endpoint() + "/healthz")
