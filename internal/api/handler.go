@@ -67,6 +67,7 @@ type Handler struct {
 	ops   map[string]operation
 	admin map[string]operation
 	creds Credentials
+	tdefs *taskDefCache
 }
 
 // New builds a Handler.
@@ -80,6 +81,7 @@ func New(cfg Config) *Handler {
 	}
 	h.ops = operations()
 	h.admin = adminOperations()
+	h.tdefs = newTaskDefCache()
 	return h
 }
 

@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -21,12 +23,6 @@ type taskDefFamily struct {
 	Family         string `json:"family"`
 	LastRevision   int    `json:"lastRevision"`
 	ActiveRevision int    `json:"activeRevisions"`
-}
-
-// taskDefSummary is the part of a stored definition that listings need.
-type taskDefSummary struct {
-	ARN    string                   `json:"taskDefinitionArn"`
-	Status ecs.TaskDefinitionStatus `json:"status"`
 }
 
 func (h *Handler) registerTaskDefinition(ctx context.Context, in *wire.RegisterTaskDefinitionRequest) (*wire.RegisterTaskDefinitionResponse, error) {
@@ -51,7 +47,8 @@ func (h *Handler) registerTaskDefinition(ctx context.Context, in *wire.RegisterT
 		td.Revision = f.LastRevision
 		td.ARN = h.namer.TaskDefinition(td.Family, td.Revision)
 		put, err := state.PutOp(state.TaskDefKey(td.Family, td.Revision), td, store.ExpectAbsent)
-		return []store.Op{put}, err
+		idx := store.Put(state.TaskDefStatusKey(string(td.Status), td.Family, td.Revision), nil, store.ExpectAbsent)
+		return []store.Op{put, idx}, err
 	})
 	if err != nil {
 		return nil, err
@@ -69,70 +66,67 @@ func errTaskDefNotFound() error {
 }
 
 // findTaskDefinition resolves "family" (latest ACTIVE revision),
-// "family:revision" or an ARN.
-func (h *Handler) findTaskDefinition(ctx context.Context, ref string) (ecs.TaskDefinition, int64, error) {
+// "family:revision" or an ARN. The result is shared with the cache: copy
+// the definition before changing it.
+func (h *Handler) findTaskDefinition(ctx context.Context, ref string) (cachedTaskDef, error) {
 	if ref == "" {
-		return ecs.TaskDefinition{}, 0, ecs.Errorf(ecs.ErrClient, "taskDefinition is required.")
+		return cachedTaskDef{}, ecs.Errorf(ecs.ErrClient, "taskDefinition is required.")
 	}
 	r, err := arn.ParseTaskDefinitionRef(ref)
 	if err != nil {
-		return ecs.TaskDefinition{}, 0, ecs.Errorf(ecs.ErrClient, "Invalid revision number. Number: %s", ref)
+		return cachedTaskDef{}, ecs.Errorf(ecs.ErrClient, "Invalid revision number. Number: %s", ref)
 	}
 	if arn.IsARN(ref) {
 		if a, _ := arn.Parse(ref); a.Region != h.namer.Region || a.Account != h.namer.Account {
-			return ecs.TaskDefinition{}, 0, errTaskDefNotFound()
+			return cachedTaskDef{}, errTaskDefNotFound()
 		}
 	}
 	if r.Revision > 0 {
-		td, rev, err := state.Get[ecs.TaskDefinition](ctx, h.store, state.TaskDefKey(r.Family, r.Revision))
+		e, err := h.tdefs.load(ctx, h.store, state.TaskDefKey(r.Family, r.Revision))
 		if errors.Is(err, store.ErrNotFound) {
-			return td, 0, errTaskDefNotFound()
+			return e, errTaskDefNotFound()
 		}
-		return td, rev, err
+		return e, err
 	}
-	// Latest ACTIVE revision: walk the family's revisions from the newest.
-	f, _, err := state.Get[taskDefFamily](ctx, h.store, state.TaskDefFamilyKey(r.Family))
-	if errors.Is(err, store.ErrNotFound) {
-		return ecs.TaskDefinition{}, 0, errTaskDefNotFound()
-	}
+	// Latest ACTIVE revision: the last key of the family in the ACTIVE index.
+	kvs, _, err := h.store.List(ctx, state.TaskDefStatusPrefix(string(ecs.TaskDefinitionActive))+r.Family+"/", store.ListOptions{})
 	if err != nil {
-		return ecs.TaskDefinition{}, 0, err
+		return cachedTaskDef{}, err
 	}
-	if f.ActiveRevision == 0 {
-		return ecs.TaskDefinition{}, 0, errTaskDefNotFound()
+	if len(kvs) == 0 {
+		return cachedTaskDef{}, errTaskDefNotFound()
 	}
-	for n := f.LastRevision; n >= 1; n-- {
-		td, rev, err := state.Get[ecs.TaskDefinition](ctx, h.store, state.TaskDefKey(r.Family, n))
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return td, 0, err
-		}
-		if td.Status == ecs.TaskDefinitionActive {
-			return td, rev, nil
-		}
+	_, rev, ok := state.ParseTaskDefStatusKey(string(ecs.TaskDefinitionActive), kvs[len(kvs)-1].Key)
+	if !ok {
+		return cachedTaskDef{}, fmt.Errorf("malformed task definition index key %q", kvs[len(kvs)-1].Key)
 	}
-	return ecs.TaskDefinition{}, 0, errTaskDefNotFound()
+	e, err := h.tdefs.load(ctx, h.store, state.TaskDefKey(r.Family, rev))
+	if errors.Is(err, store.ErrNotFound) {
+		return e, errTaskDefNotFound()
+	}
+	return e, err
 }
 
-func (h *Handler) describeTaskDefinition(ctx context.Context, in *wire.DescribeTaskDefinitionRequest) (*wire.DescribeTaskDefinitionResponse, error) {
+// describeTaskDefinitionResponse is wire.DescribeTaskDefinitionResponse
+// with the definition already encoded (from the cache).
+type describeTaskDefinitionResponse struct {
+	TaskDefinition json.RawMessage `json:"taskDefinition"`
+	Tags           []wire.Tag      `json:"tags,omitzero"`
+}
+
+func (h *Handler) describeTaskDefinition(ctx context.Context, in *wire.DescribeTaskDefinitionRequest) (*describeTaskDefinitionResponse, error) {
 	for _, f := range in.Include {
 		if f != wire.TaskDefinitionFieldTags {
 			return nil, ecs.Errorf(ecs.ErrInvalidParameter, "include value %q is not valid. Valid values: TAGS.", f)
 		}
 	}
-	td, _, err := h.findTaskDefinition(ctx, in.TaskDefinition)
+	e, err := h.findTaskDefinition(ctx, in.TaskDefinition)
 	if err != nil {
 		return nil, err
 	}
-	out, err := taskDefToWire(td)
-	if err != nil {
-		return nil, err
-	}
-	resp := &wire.DescribeTaskDefinitionResponse{TaskDefinition: out}
+	resp := &describeTaskDefinitionResponse{TaskDefinition: e.wire}
 	if slices.Contains(in.Include, wire.TaskDefinitionFieldTags) {
-		resp.Tags = tagsToWire(td.Tags)
+		resp.Tags = tagsToWire(e.td.Tags)
 	}
 	return resp, nil
 }
@@ -144,18 +138,17 @@ func (h *Handler) deregisterTaskDefinition(ctx context.Context, in *wire.Deregis
 	}
 	var td ecs.TaskDefinition
 	err = state.Retry(ctx, func() error {
-		var rev int64
-		var err error
-		td, rev, err = h.findTaskDefinition(ctx, in.TaskDefinition)
+		e, err := h.findTaskDefinition(ctx, in.TaskDefinition)
 		if err != nil {
 			return err
 		}
+		td = e.td
 		if td.Status != ecs.TaskDefinitionActive {
 			return errUnchanged // deregistering again changes nothing, as in ECS
 		}
 		td.Status = ecs.TaskDefinitionInactive
 		td.DeregisteredAt = h.now()
-		put, err := state.PutOp(state.TaskDefKey(td.Family, td.Revision), td, rev)
+		put, err := state.PutOp(state.TaskDefKey(td.Family, td.Revision), td, e.rev)
 		if err != nil {
 			return err
 		}
@@ -168,7 +161,8 @@ func (h *Handler) deregisterTaskDefinition(ctx context.Context, in *wire.Deregis
 		if err != nil {
 			return err
 		}
-		_, err = h.store.Txn(ctx, put, fput)
+		ops := append([]store.Op{put, fput}, moveStatusIndex(td, ecs.TaskDefinitionActive)...)
+		_, err = h.store.Txn(ctx, ops...)
 		return err
 	})
 	if err != nil && !errors.Is(err, errUnchanged) {
@@ -207,7 +201,7 @@ func (h *Handler) deleteTaskDefinitions(ctx context.Context, in *wire.DeleteTask
 			}
 			td.Status = ecs.TaskDefinitionDeleteInProgress
 			td.DeleteRequestedAt = h.now()
-			return nil, nil
+			return moveStatusIndex(*td, ecs.TaskDefinitionInactive), nil
 		})
 		if errors.Is(err, errUnchanged) {
 			if failure != "" {
@@ -226,6 +220,14 @@ func (h *Handler) deleteTaskDefinitions(ctx context.Context, in *wire.DeleteTask
 		out.TaskDefinitions = append(out.TaskDefinitions, *w)
 	}
 	return out, nil
+}
+
+// moveStatusIndex moves td's index entry from status from to td.Status.
+func moveStatusIndex(td ecs.TaskDefinition, from ecs.TaskDefinitionStatus) []store.Op {
+	return []store.Op{
+		store.Delete(state.TaskDefStatusKey(string(from), td.Family, td.Revision), store.ExpectAny),
+		store.Put(state.TaskDefStatusKey(string(td.Status), td.Family, td.Revision), nil, store.ExpectAny),
+	}
 }
 
 var familyPrefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]{0,255}$`)
@@ -249,79 +251,51 @@ func (h *Handler) listTaskDefinitions(ctx context.Context, in *wire.ListTaskDefi
 	default:
 		return nil, ecs.Errorf(ecs.ErrInvalidParameter, "sort %q is not valid. Valid values: ASC, DESC.", in.Sort)
 	}
-	prefix := state.TaskDefsPrefix() + in.FamilyPrefix
+	prefix := state.TaskDefStatusPrefix(string(status)) + in.FamilyPrefix
 	p, err := parsePage(prefix, in.NextToken, in.MaxResults, defaultMaxResults)
 	if err != nil {
 		return nil, err
 	}
-	match := func(s taskDefSummary) bool { return s.Status == status }
-	var keys, arns []string
-	var more bool
+	var kvs []store.KV
+	more := false
 	if desc {
-		keys, arns, more, err = listDescending(ctx, h.store, prefix, p, match)
-	} else {
-		keys, arns, more, err = listAscending(ctx, h.store, prefix, p, match)
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := &wire.ListTaskDefinitionsResponse{TaskDefinitionArns: arns}
-	if more {
-		out.NextToken = nextToken(keys[len(keys)-1])
-	}
-	return out, nil
-}
-
-// listAscending pages through records under prefix in key order, keeping
-// those that match, until the page is full.
-func listAscending(ctx context.Context, r store.Reader, prefix string, p page, match func(taskDefSummary) bool) (keys, arns []string, more bool, err error) {
-	arns = []string{}
-	after := p.after
-	for {
-		recs, err := state.List[taskDefSummary](ctx, r, prefix, store.ListOptions{After: after, Limit: p.limit + 1})
+		// The store lists forwards only: read the keys before the cursor
+		// (index entries are empty, so this is cheap) and take the last ones.
+		all, _, err := h.store.List(ctx, prefix, store.ListOptions{})
 		if err != nil {
-			return nil, nil, false, err
+			return nil, err
 		}
-		for _, rec := range recs {
-			if !match(rec.Value) {
-				after = rec.Key
+		for i := len(all) - 1; i >= 0; i-- {
+			if p.after != "" && all[i].Key >= p.after {
 				continue
 			}
-			if len(arns) == p.limit {
-				return keys, arns, true, nil
+			if len(kvs) == p.limit {
+				more = true
+				break
 			}
-			keys, arns = append(keys, rec.Key), append(arns, rec.Value.ARN)
-			after = rec.Key
+			kvs = append(kvs, all[i])
 		}
-		if len(recs) < p.limit+1 {
-			return keys, arns, false, nil
+	} else {
+		kvs, _, err = h.store.List(ctx, prefix, store.ListOptions{After: p.after, Limit: p.limit + 1})
+		if err != nil {
+			return nil, err
+		}
+		if len(kvs) > p.limit {
+			kvs, more = kvs[:p.limit], true
 		}
 	}
-}
-
-// listDescending is listAscending in reverse key order. The store lists
-// forwards only, so it reads the matching keys before the cursor (all of
-// them when the cursor is empty) and takes the last ones.
-func listDescending(ctx context.Context, r store.Reader, prefix string, p page, match func(taskDefSummary) bool) (keys, arns []string, more bool, err error) {
-	recs, err := state.List[taskDefSummary](ctx, r, prefix, store.ListOptions{})
-	if err != nil {
-		return nil, nil, false, err
+	out := &wire.ListTaskDefinitionsResponse{TaskDefinitionArns: make([]string, 0, len(kvs))}
+	for _, kv := range kvs {
+		family, rev, ok := state.ParseTaskDefStatusKey(string(status), kv.Key)
+		if !ok {
+			return nil, fmt.Errorf("malformed task definition index key %q", kv.Key)
+		}
+		out.TaskDefinitionArns = append(out.TaskDefinitionArns, h.namer.TaskDefinition(family, rev))
 	}
-	arns = []string{}
-	for i := len(recs) - 1; i >= 0; i-- {
-		rec := recs[i]
-		if p.after != "" && rec.Key >= p.after {
-			continue
-		}
-		if !match(rec.Value) {
-			continue
-		}
-		if len(arns) == p.limit {
-			return keys, arns, true, nil
-		}
-		keys, arns = append(keys, rec.Key), append(arns, rec.Value.ARN)
+	if more {
+		out.NextToken = nextToken(kvs[len(kvs)-1].Key)
 	}
-	return keys, arns, false, nil
+	return out, nil
 }
 
 func (h *Handler) listTaskDefinitionFamilies(ctx context.Context, in *wire.ListTaskDefinitionFamiliesRequest) (*wire.ListTaskDefinitionFamiliesResponse, error) {

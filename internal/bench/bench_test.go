@@ -228,18 +228,26 @@ func TestRunRefusesRemoteEndpoints(t *testing.T) {
 }
 
 // BenchmarkTaskDefinitionAPI runs 200 concurrent clients against an
-// in-process server, each operation alone (phased) and all mixed, and
-// reports latency percentiles per operation. Each iteration sends 2,000
-// requests per operation; run it with -benchtime 1x (or Nx for more). It
-// asserts nothing about the figures.
+// in-process server and reports latency percentiles and throughput per
+// operation: each operation alone with every client (phased), all mixed,
+// and phased again but paced to 500 requests/s (a load every operation
+// sustains) instead of as fast as the clients can. Each iteration sends
+// 2,000 requests per operation (500 paced, one second); run it with
+// -benchtime 1x (or Nx for more). It asserts nothing about the figures.
 func BenchmarkTaskDefinitionAPI(b *testing.B) {
-	const clients, perOp = 200, 2000
-	for _, phased := range []bool{true, false} {
-		name := "mixed"
-		if phased {
-			name = "phased"
-		}
-		b.Run(name, func(b *testing.B) {
+	const clients = 200
+	cases := []struct {
+		name   string
+		phased bool
+		rate   float64
+		perOp  int
+	}{
+		{"phased", true, 0, 2000},
+		{"mixed", false, 0, 2000},
+		{"phased-paced-500rps", true, 500, 500},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
 			srv := servertest.Start(b)
 			cfg := bench.Config{
 				Endpoint:    srv.Endpoint(),
@@ -247,11 +255,12 @@ func BenchmarkTaskDefinitionAPI(b *testing.B) {
 				AccessKeyID: srv.Admin.AccessKeyID,
 				Secret:      srv.Admin.SecretAccessKey,
 				Concurrency: clients,
-				Requests:    perOp * b.N,
-				Phased:      phased,
+				Requests:    tc.perOp * b.N,
+				Phased:      tc.phased,
+				Rate:        tc.rate,
 			}
-			if !phased {
-				cfg.Requests = perOp * b.N * len(bench.AllOps())
+			if !tc.phased {
+				cfg.Requests *= len(bench.AllOps())
 			}
 			b.ResetTimer()
 			rep, err := bench.Run(context.Background(), cfg)

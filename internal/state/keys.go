@@ -1,11 +1,17 @@
 package state
 
+import (
+	"strconv"
+	"strings"
+)
+
 // Key layout. Names and families cannot contain '/', so every prefix below
 // selects exactly one kind of record.
 const (
 	clustersPrefix        = "/clusters/"
 	taskDefsPrefix        = "/taskdefs/"
 	taskDefFamiliesPrefix = "/taskdef-families/"
+	taskDefStatusPrefix   = "/taskdef-status/"
 	accountSettingsPrefix = "/account-settings/"
 	instancesPrefix       = "/instances/"
 	tasksPrefix           = "/tasks/"
@@ -27,6 +33,34 @@ func TaskDefFamilyPrefix(family string) string { return taskDefsPrefix + family 
 // TaskDefKey is one revision of a family.
 func TaskDefKey(family string, revision int) string {
 	return TaskDefFamilyPrefix(family) + Seq(revision)
+}
+
+// TaskDefStatusPrefix holds the index of the revisions in one status
+// (ACTIVE, INACTIVE, DELETE_IN_PROGRESS): one empty-valued key per revision,
+// written in the same transaction as the revision, so that listings read
+// keys only.
+func TaskDefStatusPrefix(status string) string { return taskDefStatusPrefix + status + "/" }
+
+// TaskDefStatusKey is the index entry of one revision in one status.
+func TaskDefStatusKey(status, family string, revision int) string {
+	return TaskDefStatusPrefix(status) + family + "/" + Seq(revision)
+}
+
+// ParseTaskDefStatusKey returns the family and revision of an index entry.
+func ParseTaskDefStatusKey(status, key string) (family string, revision int, ok bool) {
+	rest, found := strings.CutPrefix(key, TaskDefStatusPrefix(status))
+	if !found {
+		return "", 0, false
+	}
+	family, seq, found := strings.Cut(rest, "/")
+	if !found {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(seq)
+	if err != nil || family == "" {
+		return "", 0, false
+	}
+	return family, n, true
 }
 
 // TaskDefFamiliesPrefix holds one record per family ever registered.

@@ -208,6 +208,11 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Id
 	return Identity{}, e
 }
 
+// sharedSigner re-signs requests. One long-lived signer keeps its cache of
+// derived signing keys (per secret, date, region and service), which are
+// otherwise recomputed on every request; it is safe for concurrent use.
+var sharedSigner = v4.NewSigner()
+
 // signing holds what one re-signing of a request needs.
 type signing struct {
 	r           *http.Request
@@ -247,11 +252,10 @@ func (s signing) sign(ctx context.Context, host string, logger logging.Logger) (
 			c.Header[name] = headerValues(s.r, name)
 		}
 	}
-	signer := v4.NewSigner(func(o *v4.SignerOptions) {
-		if logger != nil {
-			o.LogSigning, o.Logger = true, logger
-		}
-	})
+	signer := sharedSigner
+	if logger != nil {
+		signer = v4.NewSigner(func(o *v4.SignerOptions) { o.LogSigning, o.Logger = true, logger })
+	}
 	creds := aws.Credentials{AccessKeyID: s.akid, SecretAccessKey: s.secret}
 	if err := signer.SignHTTP(ctx, creds, c, s.payloadHash, s.service, s.region, s.at); err != nil {
 		return "", "", err
