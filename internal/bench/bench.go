@@ -1,14 +1,17 @@
 // Package bench is a load generator for Berth's ECS API. It drives a
-// running server over HTTP with the real aws-sdk-go-v2 ECS client (AWS JSON
-// 1.1, SigV4 signed), from many concurrent clients, and reports per
-// operation the request count, errors, throughput and latency percentiles.
+// running server over HTTP (AWS JSON 1.1, SigV4 signed) from many
+// concurrent clients, and reports per operation the request count, errors,
+// throughput and latency percentiles, and the CPU the load generator (and
+// optionally the server) used per request. Requests are sent either with
+// the real aws-sdk-go-v2 ECS client or, to leave more of the machine to a
+// local server, as hand-built raw requests (see ClientKind).
 //
 // A run first registers a data set of task definitions (Families ×
 // Revisions) so that describes and listings do real work, then measures.
 // It is bounded (a request budget or a duration, whichever ends first),
-// stops by itself, and only ever talks to a loopback address. The SDK does
-// not retry, so every latency is that of one HTTP exchange; any failed
-// request fails the run.
+// stops by itself, and only ever talks to a loopback address. Neither
+// client retries, so every latency is that of one HTTP exchange; every
+// answer is checked, and any failed request fails the run.
 package bench
 
 import (
@@ -20,16 +23,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	sdkecs "github.com/aws/aws-sdk-go-v2/service/ecs"
-	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 )
 
 // Op is one kind of request the load generator sends.
@@ -92,6 +89,12 @@ type Config struct {
 	Region              string
 	AccessKeyID, Secret string
 
+	// Client is how requests are sent: ClientSDK (the default) or ClientRaw.
+	Client ClientKind
+	// ServerPID, when positive, is the process id of the server (on the
+	// same machine, Linux only): its CPU time is then measured too.
+	ServerPID int
+
 	// Concurrency is the number of clients sending requests at once.
 	Concurrency int
 	// Requests is the number of measured requests per phase (0: no limit),
@@ -140,6 +143,9 @@ func (c *Config) withDefaults() {
 	if c.FamilyPrefix == "" {
 		c.FamilyPrefix = "bench"
 	}
+	if c.Client == "" {
+		c.Client = ClientSDK
+	}
 	if c.Region == "" {
 		c.Region = "us-east-1"
 	}
@@ -155,6 +161,12 @@ func (c *Config) withDefaults() {
 func (c *Config) Validate() error {
 	if err := checkLoopbackURL(c.Endpoint); err != nil {
 		return err
+	}
+	if _, err := ParseClientKind(string(c.Client)); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if c.ServerPID < 0 {
+		return fmt.Errorf("bench: server pid must be positive, not %d", c.ServerPID)
 	}
 	if c.AccessKeyID == "" || c.Secret == "" {
 		return errors.New("bench: an access key id and secret are required")
@@ -226,6 +238,7 @@ type OpReport struct {
 
 // Report is the outcome of a run.
 type Report struct {
+	Client      ClientKind
 	Concurrency int
 	Phased      bool
 	// Rate is the paced request rate, 0 when unpaced.
@@ -235,10 +248,14 @@ type Report struct {
 	Families, Revisions int
 	// Elapsed is the wall time of all measured phases.
 	Elapsed time.Duration
-	// CPU is the CPU time (user + system) this process used while
-	// measuring, 0 where unknown. With an in-process server it includes
-	// the server's.
+	// CPU is the CPU time (user + system) this process used during the
+	// measured phases, 0 where unknown. With an in-process server it
+	// includes the server's.
 	CPU time.Duration
+	// ServerPID is Config.ServerPID, and ServerCPU the CPU time that
+	// process used during the measured phases (0 where unknown).
+	ServerPID int
+	ServerCPU time.Duration
 	// Connections is the number of TCP connections the clients opened,
 	// warm-up included: about Concurrency when connections are reused.
 	Connections int64
@@ -253,6 +270,30 @@ func (r Report) Op(op Op) (OpReport, bool) {
 		}
 	}
 	return OpReport{}, false
+}
+
+// Requests is the total number of measured requests.
+func (r Report) Requests() int {
+	n := 0
+	for _, o := range r.Ops {
+		n += o.Count
+	}
+	return n
+}
+
+// CPUPerRequest is CPU over Requests: this process's CPU time per
+// measured request, 0 when either is unknown.
+func (r Report) CPUPerRequest() time.Duration { return perRequest(r.CPU, r.Requests()) }
+
+// ServerCPUPerRequest is the server's CPU time per measured request, 0
+// when unknown.
+func (r Report) ServerCPUPerRequest() time.Duration { return perRequest(r.ServerCPU, r.Requests()) }
+
+func perRequest(cpu time.Duration, n int) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	return cpu / time.Duration(n)
 }
 
 // Errors is the total number of failed requests.
@@ -273,15 +314,20 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	hc, dials := newHTTPClient(cfg.Concurrency, cfg.RequestTimeout)
 	defer hc.CloseIdleConnections()
-	c := sdkecs.New(sdkecs.Options{
-		Region:           cfg.Region,
-		BaseEndpoint:     aws.String(cfg.Endpoint),
-		Credentials:      credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.Secret, ""),
-		HTTPClient:       hc,
-		Retryer:          aws.NopRetryer{},
-		RetryMaxAttempts: 1,
-	})
-	rep := Report{Concurrency: cfg.Concurrency, Phased: cfg.Phased, Rate: cfg.Rate, Families: cfg.Families, Revisions: cfg.Revisions}
+	rep := Report{Client: cfg.Client, Concurrency: cfg.Concurrency, Phased: cfg.Phased, Rate: cfg.Rate,
+		Families: cfg.Families, Revisions: cfg.Revisions, ServerPID: cfg.ServerPID}
+	cpu := cpuMeter{pid: cfg.ServerPID}
+	if err := cpu.check(); err != nil {
+		return rep, err
+	}
+	var c client = newSDKClient(cfg, hc)
+	if cfg.Client == ClientRaw {
+		rc, err := newRawClient(ctx, cfg, hc)
+		if err != nil {
+			return rep, err
+		}
+		c = rc
+	}
 	if !cfg.SkipPopulate {
 		n, err := populate(ctx, c, cfg)
 		rep.Populated = n
@@ -296,21 +342,20 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			phases = append(phases, []Op{o})
 		}
 	}
-	cpu0, cpuOK := processCPU()
 	for _, ops := range phases {
 		if err := warmUp(ctx, c, cfg); err != nil {
 			return rep, fmt.Errorf("bench: warm-up: %w", err)
 		}
+		cpu.start()
 		reps, elapsed := runPhase(ctx, c, cfg, ops)
+		cpu.stop()
 		rep.Elapsed += elapsed
 		rep.Ops = append(rep.Ops, reps...)
 		if err := ctx.Err(); err != nil {
 			return rep, fmt.Errorf("bench: %w", err)
 		}
 	}
-	if cpu1, ok := processCPU(); ok && cpuOK {
-		rep.CPU = cpu1 - cpu0
-	}
+	rep.CPU, rep.ServerCPU = cpu.self, cpu.server
 	rep.Connections = dials.Load()
 	if n := rep.Errors(); n > 0 {
 		var first string
@@ -364,10 +409,13 @@ func newHTTPClient(concurrency int, timeout time.Duration) (*http.Client, *atomi
 // familyName is family i of the data set.
 func familyName(prefix string, i int) string { return fmt.Sprintf("%s-%02d", prefix, i) }
 
+// workerFamily is the family client w registers revisions of.
+func workerFamily(prefix string, w int) string { return fmt.Sprintf("%s-w%04d", prefix, w) }
+
 // populate registers Revisions revisions of each of the Families families,
 // with up to Concurrency clients (one family per client at a time, so
 // revisions of a family never race).
-func populate(ctx context.Context, c *sdkecs.Client, cfg Config) (int, error) {
+func populate(ctx context.Context, c client, cfg Config) (int, error) {
 	workers := min(cfg.Concurrency, cfg.Families)
 	var (
 		wg    sync.WaitGroup
@@ -381,7 +429,7 @@ func populate(ctx context.Context, c *sdkecs.Client, cfg Config) (int, error) {
 			for f := w; f < cfg.Families; f += workers {
 				name := familyName(cfg.FamilyPrefix, f)
 				for r := 1; r <= cfg.Revisions; r++ {
-					if _, err := c.RegisterTaskDefinition(ctx, TaskDefinitionInput(name, r)); err != nil {
+					if err := c.register(ctx, name, r); err != nil {
 						errs[w] = fmt.Errorf("register %s: %w", name, err)
 						cancel()
 						return
@@ -397,14 +445,11 @@ func populate(ctx context.Context, c *sdkecs.Client, cfg Config) (int, error) {
 
 // warmUp has every client send one request, unmeasured, so that the
 // measured phase starts with its connections open.
-func warmUp(ctx context.Context, c *sdkecs.Client, cfg Config) error {
+func warmUp(ctx context.Context, c client, cfg Config) error {
 	var wg sync.WaitGroup
 	errs := make([]error, cfg.Concurrency)
 	for w := range cfg.Concurrency {
-		wg.Go(func() {
-			_, errs[w] = c.DescribeTaskDefinition(ctx, &sdkecs.DescribeTaskDefinitionInput{
-				TaskDefinition: aws.String(familyName(cfg.FamilyPrefix, w%cfg.Families) + ":1")})
-		})
+		wg.Go(func() { errs[w] = c.describe(ctx, w%cfg.Families, 1) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -419,7 +464,7 @@ type opStats struct {
 
 // runPhase runs Concurrency clients sending ops until the request budget
 // or the duration is used up, and reports per op.
-func runPhase(ctx context.Context, c *sdkecs.Client, cfg Config, ops []Op) ([]OpReport, time.Duration) {
+func runPhase(ctx context.Context, c client, cfg Config, ops []Op) ([]OpReport, time.Duration) {
 	var (
 		wg     sync.WaitGroup
 		issued atomic.Int64
@@ -513,44 +558,16 @@ func sleepUntil(ctx context.Context, now func() time.Time, t time.Time) bool {
 }
 
 // do sends one request of op as client w.
-func do(ctx context.Context, c *sdkecs.Client, cfg Config, op Op, w int, rng *rand.Rand) error {
+func do(ctx context.Context, c client, cfg Config, op Op, w int, rng *rand.Rand) error {
 	switch op {
 	case OpRegister:
-		fam := fmt.Sprintf("%s-w%04d", cfg.FamilyPrefix, w)
-		_, err := c.RegisterTaskDefinition(ctx, TaskDefinitionInput(fam, 1))
-		return err
+		return c.register(ctx, workerFamily(cfg.FamilyPrefix, w), 1)
 	case OpDescribeLatest:
-		fam := familyName(cfg.FamilyPrefix, rng.IntN(cfg.Families))
-		out, err := c.DescribeTaskDefinition(ctx, &sdkecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(fam)})
-		if err != nil {
-			return err
-		}
-		if out.TaskDefinition == nil || aws.ToString(out.TaskDefinition.Family) != fam {
-			return fmt.Errorf("describe %s: answer is for another family", fam)
-		}
-		return nil
+		return c.describe(ctx, rng.IntN(cfg.Families), 0)
 	case OpDescribeRevision:
-		fam := familyName(cfg.FamilyPrefix, rng.IntN(cfg.Families))
-		rev := 1 + rng.IntN(cfg.Revisions)
-		ref := fam + ":" + strconv.Itoa(rev)
-		out, err := c.DescribeTaskDefinition(ctx, &sdkecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(ref)})
-		if err != nil {
-			return err
-		}
-		if out.TaskDefinition == nil || out.TaskDefinition.Revision != int32(rev) {
-			return fmt.Errorf("describe %s: answer is for another revision", ref)
-		}
-		return nil
+		return c.describe(ctx, rng.IntN(cfg.Families), 1+rng.IntN(cfg.Revisions))
 	case OpList:
-		out, err := c.ListTaskDefinitions(ctx, &sdkecs.ListTaskDefinitionsInput{
-			MaxResults: aws.Int32(listPageSize), Status: types.TaskDefinitionStatusActive})
-		if err != nil {
-			return err
-		}
-		if len(out.TaskDefinitionArns) == 0 {
-			return errors.New("list: no task definitions")
-		}
-		return nil
+		return c.list(ctx)
 	}
 	return fmt.Errorf("unknown operation %q", op)
 }
