@@ -232,6 +232,11 @@ type OpReport struct {
 	// Throughput Count per second of it.
 	Elapsed    time.Duration
 	Throughput float64
+	// CPUPerRequest is the CPU time this process used per request of the
+	// phase the operation ran in, ServerCPUPerRequest the server's (see
+	// Report.CPU and Report.ServerCPU); 0 where unknown. Phased, they are
+	// the operation's own; mixed, the average of the mix.
+	CPUPerRequest, ServerCPUPerRequest time.Duration
 	// Latencies of the successful requests.
 	Latencies
 }
@@ -342,20 +347,30 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			phases = append(phases, []Op{o})
 		}
 	}
+	used := cpuUse{selfOK: true, serverOK: cfg.ServerPID > 0} // the sum of no phases
 	for _, ops := range phases {
 		if err := warmUp(ctx, c, cfg); err != nil {
 			return rep, fmt.Errorf("bench: warm-up: %w", err)
 		}
-		cpu.start()
+		before := cpu.read()
 		reps, elapsed := runPhase(ctx, c, cfg, ops)
-		cpu.stop()
+		phase := cpu.read().since(before)
+		used = used.plus(phase)
+		self, server := phase.known()
+		n := 0
+		for _, r := range reps {
+			n += r.Count
+		}
+		for k := range reps {
+			reps[k].CPUPerRequest, reps[k].ServerCPUPerRequest = perRequest(self, n), perRequest(server, n)
+		}
 		rep.Elapsed += elapsed
 		rep.Ops = append(rep.Ops, reps...)
 		if err := ctx.Err(); err != nil {
 			return rep, fmt.Errorf("bench: %w", err)
 		}
 	}
-	rep.CPU, rep.ServerCPU = cpu.self, cpu.server
+	rep.CPU, rep.ServerCPU = used.known()
 	rep.Connections = dials.Load()
 	if n := rep.Errors(); n > 0 {
 		var first string

@@ -3,6 +3,8 @@ package bench_test
 import (
 	"context"
 	"math"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +34,7 @@ func baseConfig(srv *servertest.Server) bench.Config {
 
 func TestValidate(t *testing.T) {
 	good := bench.Config{Endpoint: "http://127.0.0.1:8830", AccessKeyID: "AK", Secret: "S", Concurrency: 1,
-		Requests: 1, Families: 1, Revisions: 1}
+		Requests: 1, Families: 1, Revisions: 1, Client: bench.ClientSDK}
 	tests := []struct {
 		name    string
 		change  func(*bench.Config)
@@ -61,6 +63,10 @@ func TestValidate(t *testing.T) {
 		{"negative rate", func(c *bench.Config) { c.Rate = -1 }, "rate"},
 		{"infinite rate", func(c *bench.Config) { c.Rate = math.Inf(1) }, "rate"},
 		{"op twice", func(c *bench.Config) { c.Ops = []bench.Op{bench.OpList, bench.OpList} }, "twice"},
+		{"raw client", func(c *bench.Config) { c.Client = bench.ClientRaw }, ""},
+		{"unknown client", func(c *bench.Config) { c.Client = "curl" }, "unknown client"},
+		{"server pid", func(c *bench.Config) { c.ServerPID = 1 }, ""},
+		{"negative server pid", func(c *bench.Config) { c.ServerPID = -1 }, "pid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,12 +98,35 @@ func TestParseOp(t *testing.T) {
 	}
 }
 
+func TestParseClientKind(t *testing.T) {
+	for _, k := range bench.ClientKinds() {
+		if got, err := bench.ParseClientKind(string(k)); err != nil || got != k {
+			t.Errorf("ParseClientKind(%q) = %q, %v", k, got, err)
+		}
+	}
+	for _, s := range []string{"", "SDK", "http"} {
+		if _, err := bench.ParseClientKind(s); err == nil {
+			t.Errorf("ParseClientKind(%q) succeeded", s)
+		}
+	}
+}
+
 func TestRunMixed(t *testing.T) {
+	for _, kind := range bench.ClientKinds() {
+		t.Run(string(kind), func(t *testing.T) { testRunMixed(t, kind) })
+	}
+}
+
+func testRunMixed(t *testing.T, kind bench.ClientKind) {
 	srv := servertest.Start(t)
 	cfg := baseConfig(srv)
+	cfg.Client = kind
 	rep, err := bench.Run(testCtx(t), cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rep.Client != kind || rep.Requests() != cfg.Requests {
+		t.Errorf("report of client %q with %d requests", rep.Client, rep.Requests())
 	}
 	if rep.Populated != 12 || rep.Errors() != 0 || len(rep.Ops) != 4 {
 		t.Fatalf("populated %d, errors %d, ops %d", rep.Populated, rep.Errors(), len(rep.Ops))
@@ -190,8 +219,15 @@ func TestRunPaced(t *testing.T) {
 }
 
 func TestRunFailsLoudly(t *testing.T) {
+	for _, kind := range bench.ClientKinds() {
+		t.Run(string(kind), func(t *testing.T) { testRunFailsLoudly(t, kind) })
+	}
+}
+
+func testRunFailsLoudly(t *testing.T, kind bench.ClientKind) {
 	srv := servertest.Start(t)
 	cfg := baseConfig(srv)
+	cfg.Client = kind
 	if _, err := bench.Run(testCtx(t), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +244,9 @@ func TestRunFailsLoudly(t *testing.T) {
 	if !ok || o.Count != cfg.Requests || o.Errors == 0 || o.FirstError == "" {
 		t.Fatalf("report %+v", o)
 	}
+	if !strings.Contains(o.FirstError, "ClientException") {
+		t.Errorf("first error %q does not name the ECS error", o.FirstError)
+	}
 	if rep.Populated != 0 {
 		t.Errorf("populated %d with SkipPopulate", rep.Populated)
 	}
@@ -220,6 +259,44 @@ func TestRunFailsLoudly(t *testing.T) {
 	}
 }
 
+func TestRunServerCPU(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("another process's CPU time is read from /proc")
+	}
+	srv := servertest.Start(t)
+	cfg := baseConfig(srv)
+	cfg.Client = bench.ClientRaw
+	cfg.Requests = 400
+	// The server runs in this process: both meters read the same clock,
+	// rusage to the microsecond and /proc in 10ms ticks.
+	cfg.ServerPID = os.Getpid()
+	rep, err := bench.Run(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ServerPID != cfg.ServerPID {
+		t.Errorf("report names server pid %d", rep.ServerPID)
+	}
+	if d := rep.ServerCPU - rep.CPU; d < -20*time.Millisecond || d > 20*time.Millisecond {
+		t.Errorf("server CPU %v, this process %v: the same process", rep.ServerCPU, rep.CPU)
+	}
+	var b strings.Builder
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"raw AWS JSON 1.1", "CPU: this process"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+
+	// A process that does not exist fails the run before it sends anything.
+	cfg.ServerPID = 1 << 30
+	if _, err := bench.Run(testCtx(t), cfg); err == nil || !strings.Contains(err.Error(), "server process") {
+		t.Fatalf("Run with a missing server process = %v", err)
+	}
+}
+
 func TestRunRefusesRemoteEndpoints(t *testing.T) {
 	cfg := bench.Config{Endpoint: "http://192.0.2.1:8830", AccessKeyID: "AK", Secret: "S", Concurrency: 1, Requests: 1}
 	if _, err := bench.Run(testCtx(t), cfg); err == nil || !strings.Contains(err.Error(), "loopback") {
@@ -229,22 +306,28 @@ func TestRunRefusesRemoteEndpoints(t *testing.T) {
 
 // BenchmarkTaskDefinitionAPI runs 200 concurrent clients against an
 // in-process server and reports latency percentiles and throughput per
-// operation: each operation alone with every client (phased), all mixed,
-// and phased again but paced to 500 requests/s (a load every operation
-// sustains) instead of as fast as the clients can. Each iteration sends
+// operation, the CPU cores the process (server and load generator) used
+// and its CPU time per request: each operation alone with every client
+// (phased), all mixed, and phased again but paced to 500 requests/s (a
+// load every operation sustains) instead of as fast as the clients can;
+// with the AWS SDK client, then phased and mixed again with the raw client,
+// which takes far less of the machine from the server. Each iteration sends
 // 2,000 requests per operation (500 paced, one second); run it with
 // -benchtime 1x (or Nx for more). It asserts nothing about the figures.
 func BenchmarkTaskDefinitionAPI(b *testing.B) {
 	const clients = 200
 	cases := []struct {
 		name   string
+		client bench.ClientKind
 		phased bool
 		rate   float64
 		perOp  int
 	}{
-		{"phased", true, 0, 2000},
-		{"mixed", false, 0, 2000},
-		{"phased-paced-500rps", true, 500, 500},
+		{"phased", bench.ClientSDK, true, 0, 2000},
+		{"mixed", bench.ClientSDK, false, 0, 2000},
+		{"phased-paced-500rps", bench.ClientSDK, true, 500, 500},
+		{"raw-phased", bench.ClientRaw, true, 0, 2000},
+		{"raw-mixed", bench.ClientRaw, false, 0, 2000},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
@@ -254,6 +337,7 @@ func BenchmarkTaskDefinitionAPI(b *testing.B) {
 				Region:      srv.Config.Region,
 				AccessKeyID: srv.Admin.AccessKeyID,
 				Secret:      srv.Admin.SecretAccessKey,
+				Client:      tc.client,
 				Concurrency: clients,
 				Requests:    tc.perOp * b.N,
 				Phased:      tc.phased,
@@ -276,6 +360,7 @@ func BenchmarkTaskDefinitionAPI(b *testing.B) {
 			if rep.Elapsed > 0 {
 				b.ReportMetric(rep.CPU.Seconds()/rep.Elapsed.Seconds(), "cpu-cores")
 			}
+			b.ReportMetric(float64(rep.CPUPerRequest())/float64(time.Microsecond), "cpu-µs/req")
 			b.ReportMetric(0, "ns/op")
 		})
 	}

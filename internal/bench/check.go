@@ -37,9 +37,11 @@ func checkTaskDefARN(arn, family string, rev int) error {
 	return nil
 }
 
-// checkListedARN checks that arn looks like a task-definition ARN.
-func checkListedARN(arn string) error {
-	if !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, arnTaskDefinition) {
+// checkListedARN checks that arn looks like a task-definition ARN. It
+// takes bytes so that the raw client checks the ARNs of a listing where
+// they lie in the answer, without copying them.
+func checkListedARN(arn []byte) error {
+	if !bytes.HasPrefix(arn, []byte("arn:")) || !bytes.Contains(arn, []byte(arnTaskDefinition)) {
 		return fmt.Errorf("%q is not a task-definition ARN", arn)
 	}
 	return nil
@@ -109,16 +111,20 @@ func scanString(doc []byte, i int) ([]byte, int, error) {
 	if i >= len(doc) || doc[i] != '"' {
 		return nil, 0, fmt.Errorf("no string at offset %d", i)
 	}
-	escaped := false
+	// The common case, no escapes: the first quote ends the string.
+	end := bytes.IndexByte(doc[i+1:], '"')
+	if end < 0 {
+		return nil, 0, fmt.Errorf("unterminated string at offset %d", i)
+	}
+	end += i + 1
+	if bytes.IndexByte(doc[i+1:end], '\\') < 0 {
+		return doc[i+1 : end], end + 1, nil
+	}
 	for j := i + 1; j < len(doc); j++ {
 		switch doc[j] {
 		case '\\':
-			escaped = true
 			j++ // skip the escaped character
 		case '"':
-			if !escaped {
-				return doc[i+1 : j], j + 1, nil
-			}
 			var s string
 			if err := json.Unmarshal(doc[i:j+1], &s); err != nil {
 				return nil, 0, fmt.Errorf("string at offset %d: %w", i, err)

@@ -121,7 +121,7 @@ func (s *sdkClient) list(ctx context.Context) error {
 		return err
 	}
 	for _, arn := range out.TaskDefinitionArns {
-		if err := checkListedARN(arn); err != nil {
+		if err := checkListedARN([]byte(arn)); err != nil {
 			return fmt.Errorf("list: %w", err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -114,7 +115,7 @@ func newRawClient(ctx context.Context, cfg Config, hc *http.Client) (*rawClient,
 		return nil, fmt.Errorf("bench: marshal a listing: %w", err)
 	}
 	c.listBody = newRawBody(b)
-	if hasOp(cfg.Ops, OpRegister) {
+	if slices.Contains(cfg.Ops, OpRegister) {
 		c.registers = make(map[string]rawBody, cfg.Concurrency)
 		for w := range cfg.Concurrency {
 			fam := workerFamily(cfg.FamilyPrefix, w)
@@ -126,15 +127,6 @@ func newRawClient(ctx context.Context, cfg Config, hc *http.Client) (*rawClient,
 		}
 	}
 	return c, nil
-}
-
-func hasOp(ops []Op, op Op) bool {
-	for _, o := range ops {
-		if o == op {
-			return true
-		}
-	}
-	return false
 }
 
 func (c *rawClient) register(ctx context.Context, family string, revision int) error {
@@ -172,7 +164,7 @@ func (c *rawClient) describe(ctx context.Context, f, rev int) error {
 func (c *rawClient) list(ctx context.Context) error {
 	return c.call(ctx, "ListTaskDefinitions", c.listBody, func(doc []byte) error {
 		n, err := eachString(doc, "taskDefinitionArns", func(arn []byte) error {
-			return checkListedARN(string(arn))
+			return checkListedARN(arn)
 		})
 		if err != nil {
 			return err

@@ -17,19 +17,42 @@ func (r Report) WriteTable(w io.Writer) error {
 	if r.Rate > 0 {
 		pace = fmt.Sprintf("paced to %.0f req/s in all", r.Rate)
 	}
-	fmt.Fprintf(w, "%d concurrent clients %s, %s\n", r.Concurrency, pace, mode)
+	if !r.Phased && r.CPU > 0 {
+		mode += "; CPU per request is the mix's average"
+	}
+	client := "the AWS SDK for Go v2"
+	if r.Client == ClientRaw {
+		client = "raw AWS JSON 1.1 requests"
+	}
+	fmt.Fprintf(w, "%d concurrent clients (%s) %s, %s\n", r.Concurrency, client, pace, mode)
 	fmt.Fprintf(w, "data set: %d families × %d revisions (%d registered for this run)\n", r.Families, r.Revisions, r.Populated)
-	fmt.Fprintf(w, "measured %.2fs; %d TCP connections opened", r.Elapsed.Seconds(), r.Connections)
+	fmt.Fprintf(w, "measured %.2fs; %d TCP connections opened\n", r.Elapsed.Seconds(), r.Connections)
 	if r.CPU > 0 && r.Elapsed > 0 {
-		fmt.Fprintf(w, "; this process used %.2fs CPU = %.2f cores", r.CPU.Seconds(), r.CPU.Seconds()/r.Elapsed.Seconds())
+		fmt.Fprintf(w, "CPU: this process %s\n", cpuLine(r.CPU, r.Elapsed, r.CPUPerRequest()))
+	}
+	if r.ServerCPU > 0 && r.Elapsed > 0 {
+		fmt.Fprintf(w, "CPU: server (pid %d) %s\n", r.ServerPID, cpuLine(r.ServerCPU, r.Elapsed, r.ServerCPUPerRequest()))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "OPERATION\tREQUESTS\tERRORS\tREQ/S\tP50 ms\tP90 ms\tP99 ms\tMAX ms\t")
+	head := "OPERATION\tREQUESTS\tERRORS\tREQ/S\tP50 ms\tP90 ms\tP99 ms\tMAX ms\t"
+	if r.CPU > 0 {
+		head += "CPU µs/REQ\t"
+	}
+	if r.ServerCPU > 0 {
+		head += "SERVER µs/REQ\t"
+	}
+	fmt.Fprintln(tw, head)
 	for _, o := range r.Ops {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t\n", o.Op, o.Count, o.Errors, o.Throughput,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t", o.Op, o.Count, o.Errors, o.Throughput,
 			millis(o.P50), millis(o.P90), millis(o.P99), millis(o.Max))
+		if r.CPU > 0 {
+			fmt.Fprintf(tw, "%s\t", micros(o.CPUPerRequest))
+		}
+		if r.ServerCPU > 0 {
+			fmt.Fprintf(tw, "%s\t", micros(o.ServerCPUPerRequest))
+		}
+		fmt.Fprintln(tw)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -40,6 +63,16 @@ func (r Report) WriteTable(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// cpuLine describes cpu used over elapsed: seconds, cores, per request.
+func cpuLine(cpu, elapsed, perRequest time.Duration) string {
+	return fmt.Sprintf("%.2fs = %.2f cores = %sµs per request", cpu.Seconds(), cpu.Seconds()/elapsed.Seconds(), micros(perRequest))
+}
+
+// micros formats d in microseconds with one decimal.
+func micros(d time.Duration) string {
+	return fmt.Sprintf("%.1f", float64(d)/float64(time.Microsecond))
 }
 
 // millis formats d in milliseconds with two decimals.
