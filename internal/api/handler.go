@@ -89,6 +89,10 @@ func New(cfg Config) *Handler {
 // value to encode as JSON.
 type operation func(h *Handler, ctx context.Context, body []byte) (any, error)
 
+// rawJSON is a response an operation has already encoded; it is written as
+// it is (json.Marshal would re-validate and re-compact it).
+type rawJSON []byte
+
 // op adapts a typed handler method to an operation.
 func op[In, Out any](f func(h *Handler, ctx context.Context, in *In) (*Out, error)) operation {
 	return func(h *Handler, ctx context.Context, body []byte) (any, error) {
@@ -153,7 +157,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, reqID, name, err)
 		return
 	}
-	b, err := json.Marshal(out)
+	var b []byte
+	if raw, ok := out.(*rawJSON); ok {
+		b = *raw
+	} else {
+		b, err = json.Marshal(out)
+	}
 	if err != nil {
 		h.writeError(w, reqID, name, fmt.Errorf("encode response: %w", err))
 		return

@@ -107,14 +107,9 @@ func (h *Handler) findTaskDefinition(ctx context.Context, ref string) (cachedTas
 	return e, err
 }
 
-// describeTaskDefinitionResponse is wire.DescribeTaskDefinitionResponse
-// with the definition already encoded (from the cache).
-type describeTaskDefinitionResponse struct {
-	TaskDefinition json.RawMessage `json:"taskDefinition"`
-	Tags           []wire.Tag      `json:"tags,omitzero"`
-}
-
-func (h *Handler) describeTaskDefinition(ctx context.Context, in *wire.DescribeTaskDefinitionRequest) (*describeTaskDefinitionResponse, error) {
+// describeTaskDefinition answers wire.DescribeTaskDefinitionResponse,
+// written around the cached encoding of the definition.
+func (h *Handler) describeTaskDefinition(ctx context.Context, in *wire.DescribeTaskDefinitionRequest) (*rawJSON, error) {
 	for _, f := range in.Include {
 		if f != wire.TaskDefinitionFieldTags {
 			return nil, ecs.Errorf(ecs.ErrInvalidParameter, "include value %q is not valid. Valid values: TAGS.", f)
@@ -124,11 +119,18 @@ func (h *Handler) describeTaskDefinition(ctx context.Context, in *wire.DescribeT
 	if err != nil {
 		return nil, err
 	}
-	resp := &describeTaskDefinitionResponse{TaskDefinition: e.wire}
+	out := make(rawJSON, 0, len(e.wire)+64)
+	out = append(out, `{"taskDefinition":`...)
+	out = append(out, e.wire...)
 	if slices.Contains(in.Include, wire.TaskDefinitionFieldTags) {
-		resp.Tags = tagsToWire(e.td.Tags)
+		tags, err := json.Marshal(tagsToWire(e.td.Tags))
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, `,"tags":`...), tags...)
 	}
-	return resp, nil
+	out = append(out, '}')
+	return &out, nil
 }
 
 func (h *Handler) deregisterTaskDefinition(ctx context.Context, in *wire.DeregisterTaskDefinitionRequest) (*wire.DeregisterTaskDefinitionResponse, error) {
