@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -53,6 +54,9 @@ func FuzzHandler(f *testing.F) {
 		h.ServeHTTP(rec, req)
 		if rec.Code >= 500 || strings.Contains(rec.Body.String(), "ServerException") {
 			t.Fatalf("%s with %q: %d %s", name, body, rec.Code, rec.Body.String())
+		}
+		if !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("%s with %q answered invalid JSON: %s", name, body, rec.Body.String())
 		}
 	})
 }

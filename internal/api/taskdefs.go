@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/berth/berth/internal/api/wire"
@@ -234,7 +235,11 @@ func moveStatusIndex(td ecs.TaskDefinition, from ecs.TaskDefinitionStatus) []sto
 
 var familyPrefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]{0,255}$`)
 
-func (h *Handler) listTaskDefinitions(ctx context.Context, in *wire.ListTaskDefinitionsRequest) (*wire.ListTaskDefinitionsResponse, error) {
+// listTaskDefinitions answers wire.ListTaskDefinitionsResponse. It is the
+// hottest listing, so the answer is written directly: ARNs are made of the
+// validated region, account and family characters and base64url tokens,
+// none of which JSON needs to escape.
+func (h *Handler) listTaskDefinitions(ctx context.Context, in *wire.ListTaskDefinitionsRequest) (*rawJSON, error) {
 	if !familyPrefixRE.MatchString(in.FamilyPrefix) {
 		return nil, ecs.Errorf(ecs.ErrInvalidParameter, "familyPrefix %q is not valid: letters, numbers, underscores and hyphens only.", in.FamilyPrefix)
 	}
@@ -286,18 +291,26 @@ func (h *Handler) listTaskDefinitions(ctx context.Context, in *wire.ListTaskDefi
 			kvs, more = kvs[:p.limit], true
 		}
 	}
-	out := &wire.ListTaskDefinitionsResponse{TaskDefinitionArns: make([]string, 0, len(kvs))}
-	for _, kv := range kvs {
+	arnPrefix := h.namer.TaskDefinitionPrefix()
+	out := make(rawJSON, 0, 32+len(kvs)*(len(arnPrefix)+32))
+	out = append(out, `{"taskDefinitionArns":[`...)
+	for i, kv := range kvs {
 		family, rev, ok := state.ParseTaskDefStatusKey(string(status), kv.Key)
 		if !ok {
 			return nil, fmt.Errorf("malformed task definition index key %q", kv.Key)
 		}
-		out.TaskDefinitionArns = append(out.TaskDefinitionArns, h.namer.TaskDefinition(family, rev))
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(append(append(append(out, '"'), arnPrefix...), family...), ':')
+		out = append(strconv.AppendInt(out, int64(rev), 10), '"')
 	}
+	out = append(out, ']')
 	if more {
-		out.NextToken = nextToken(kvs[len(kvs)-1].Key)
+		out = append(append(append(out, `,"nextToken":"`...), nextToken(kvs[len(kvs)-1].Key)...), '"')
 	}
-	return out, nil
+	out = append(out, '}')
+	return &out, nil
 }
 
 func (h *Handler) listTaskDefinitionFamilies(ctx context.Context, in *wire.ListTaskDefinitionFamiliesRequest) (*wire.ListTaskDefinitionFamiliesResponse, error) {

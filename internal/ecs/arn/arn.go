@@ -43,8 +43,12 @@ func (n Namer) Cluster(name string) string { return n.prefix() + "cluster/" + na
 
 // TaskDefinition returns arn:…:task-definition/family:revision.
 func (n Namer) TaskDefinition(family string, revision int) string {
-	return n.prefix() + "task-definition/" + family + ":" + strconv.Itoa(revision)
+	return n.TaskDefinitionPrefix() + family + ":" + strconv.Itoa(revision)
 }
+
+// TaskDefinitionPrefix returns arn:…:task-definition/, the part of every
+// task-definition ARN before the family.
+func (n Namer) TaskDefinitionPrefix() string { return n.prefix() + "task-definition/" }
 
 // Task returns arn:…:task/cluster/id.
 func (n Namer) Task(cluster, id string) string { return n.prefix() + "task/" + cluster + "/" + id }

@@ -223,6 +223,9 @@ func (s *Store) List(ctx context.Context, prefix string, opts store.ListOptions)
 		kvs []store.KV
 		rev int64
 	)
+	if opts.Limit > 0 && opts.Limit <= 1024 {
+		kvs = make([]store.KV, 0, opts.Limit)
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		kvs = kvs[:0]
 		rev = getInt(tx.Bucket(bucketMeta), metaRev)
