@@ -7,6 +7,7 @@ import (
 	"github.com/berth/berth/internal/api/sigv4"
 	"github.com/berth/berth/internal/credential"
 	"github.com/berth/berth/internal/ecs"
+	"github.com/berth/berth/internal/state"
 )
 
 // wireError is what a client sees of a failure.
@@ -71,13 +72,28 @@ var errorTable = []struct {
 	{ecs.ErrBlocked, "BlockedException", http.StatusBadRequest},
 	{ecs.ErrTargetNotConnected, "TargetNotConnectedException", http.StatusBadRequest},
 	{ecs.ErrServer, "ServerException", http.StatusInternalServerError},
+	// Contention the server gave up on: clients (and SDK retryers) retry it.
+	{state.ErrTooMuchContention, "ThrottlingException", http.StatusBadRequest},
 }
 
-// toWire maps err through errorTable.
+// toWire maps err through errorTable. The message is the client-facing
+// text of the categorised error inside err, not the whole wrapped chain
+// (which may name internal keys).
 func toWire(err error) wireError {
+	msg := err.Error()
+	var ee *ecs.Error
+	var se *sigv4.Error
+	switch {
+	case errors.As(err, &ee):
+		msg = ee.Msg
+	case errors.As(err, &se):
+		msg = se.Msg
+	case errors.Is(err, state.ErrTooMuchContention):
+		msg = "Rate exceeded"
+	}
 	for _, e := range errorTable {
 		if errors.Is(err, e.kind) {
-			return wireError{Type: e.typ, Status: e.status, Message: err.Error()}
+			return wireError{Type: e.typ, Status: e.status, Message: msg}
 		}
 	}
 	return wireError{Type: "ServerException", Status: http.StatusInternalServerError,

@@ -237,45 +237,31 @@ func (h *Handler) listClusters(ctx context.Context, in *wire.ListClustersRequest
 	if err != nil {
 		return nil, err
 	}
+	// Read until one ACTIVE cluster more than the page holds is seen (that
+	// one says there is a next page) or the clusters run out; INACTIVE
+	// clusters are skipped.
 	out := &wire.ListClustersResponse{ClusterArns: []string{}}
+	var lastKey string
 	after := p.after
-	for len(out.ClusterArns) < p.limit {
-		recs, err := state.List[ecs.Cluster](ctx, h.store, prefix, store.ListOptions{After: after, Limit: p.limit})
+	for {
+		recs, err := state.List[ecs.Cluster](ctx, h.store, prefix, store.ListOptions{After: after, Limit: p.limit + 1})
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range recs {
 			after = r.Key
-			if r.Value.Status == ecs.ClusterActive {
-				out.ClusterArns = append(out.ClusterArns, r.Value.ARN)
-				if len(out.ClusterArns) == p.limit {
-					break
-				}
+			if r.Value.Status != ecs.ClusterActive {
+				continue
 			}
-		}
-		if len(recs) < p.limit {
-			return out, nil // reached the end
-		}
-	}
-	if more, err := hasActiveClusterAfter(ctx, h.store, prefix, after); err != nil {
-		return nil, err
-	} else if more {
-		out.NextToken = nextToken(after)
-	}
-	return out, nil
-}
-
-func hasActiveClusterAfter(ctx context.Context, r store.Reader, prefix, after string) (bool, error) {
-	for {
-		recs, err := state.List[ecs.Cluster](ctx, r, prefix, store.ListOptions{After: after, Limit: 100})
-		if err != nil || len(recs) == 0 {
-			return false, err
-		}
-		for _, rec := range recs {
-			if rec.Value.Status == ecs.ClusterActive {
-				return true, nil
+			if len(out.ClusterArns) == p.limit {
+				out.NextToken = nextToken(lastKey)
+				return out, nil
 			}
-			after = rec.Key
+			out.ClusterArns = append(out.ClusterArns, r.Value.ARN)
+			lastKey = r.Key
+		}
+		if len(recs) < p.limit+1 {
+			return out, nil
 		}
 	}
 }

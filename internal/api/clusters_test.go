@@ -319,3 +319,67 @@ func TestClusterValidation(t *testing.T) {
 		t.Fatalf("clusters after refused creates: %v %v", l.ClusterArns, err)
 	}
 }
+
+// Deleted clusters between active ones never cut a page short or hide the
+// clusters after them.
+func TestListClustersSkipsInactive(t *testing.T) {
+	srv := servertest.Start(t)
+	c := srv.ECS(t)
+	ctx := testCtx(t)
+	for _, n := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+		if _, err := c.CreateCluster(ctx, &sdkecs.CreateClusterInput{ClusterName: aws.String(n)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{"c", "e", "f"} {
+		if _, err := c.DeleteCluster(ctx, &sdkecs.DeleteClusterInput{Cluster: aws.String(n)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, size := range []int32{1, 2, 3, 4, 5} {
+		var got []string
+		p := sdkecs.NewListClustersPaginator(c, &sdkecs.ListClustersInput{MaxResults: aws.Int32(size)})
+		for p.HasMorePages() {
+			out, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range out.ClusterArns {
+				got = append(got, a[len(a)-1:])
+			}
+		}
+		if !equal(got, []string{"a", "b", "d", "g"}) {
+			t.Errorf("maxResults %d: %v", size, got)
+		}
+	}
+}
+
+// The page fills inside a short batch from the store: the clusters after it
+// must still be reachable through nextToken.
+func TestListClustersPageFillsInShortBatch(t *testing.T) {
+	srv := servertest.Start(t)
+	c := srv.ECS(t)
+	ctx := testCtx(t)
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		if _, err := c.CreateCluster(ctx, &sdkecs.CreateClusterInput{ClusterName: aws.String(n)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.DeleteCluster(ctx, &sdkecs.DeleteClusterInput{Cluster: aws.String("c")}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	p := sdkecs.NewListClustersPaginator(c, &sdkecs.ListClustersInput{MaxResults: aws.Int32(3)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range out.ClusterArns {
+			got = append(got, a[len(a)-1:])
+		}
+	}
+	if !equal(got, []string{"a", "b", "d", "e"}) {
+		t.Fatalf("listed %v", got)
+	}
+}

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/berth/berth/internal/api/wire"
 	"github.com/berth/berth/internal/ecs"
@@ -80,7 +79,7 @@ func updateTags[T any](ctx context.Context, s store.Store, key string, tagsOf fu
 		err = nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tags of %s: %w", key, err)
+		return nil, err
 	}
 	return result, nil
 }

@@ -280,3 +280,40 @@ func TestRegisterTaskDefinitionRejectsBadInput(t *testing.T) {
 	_, err = c.DescribeTaskDefinition(ctx, &sdkecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String("web:x")})
 	wantAPIError(t, err, "ClientException", "web:x")
 }
+
+// Many clients registering revisions of one family at once all succeed and
+// get distinct, gap-free revisions.
+func TestConcurrentRegistrationsOfOneFamily(t *testing.T) {
+	srv := servertest.Start(t)
+	c := srv.ECS(t)
+	ctx := testCtx(t)
+	const n = 80
+	errs := make(chan error, n)
+	revs := make(chan int32, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			out, err := c.RegisterTaskDefinition(ctx, &sdkecs.RegisterTaskDefinitionInput{Family: aws.String("hot"),
+				ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("c"), Image: aws.String("busybox"), Memory: aws.Int32(64)}}})
+			if err == nil {
+				revs <- out.TaskDefinition.Revision
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	close(revs)
+	seen := map[int32]bool{}
+	for r := range revs {
+		if seen[r] || r < 1 || r > n {
+			t.Errorf("revision %d duplicated or out of range", r)
+		}
+		seen[r] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct revisions, want %d", len(seen), n)
+	}
+}

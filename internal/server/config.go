@@ -40,8 +40,10 @@ type Config struct {
 	// WriteCredentials writes DataDir/credentials (and DataDir/config) with
 	// the first administrator credential when Berth creates it.
 	WriteCredentials bool
-	Logger           *slog.Logger
-	Now              func() time.Time
+	// ShutdownTimeout bounds how long Close waits for requests in flight.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+	Now             func() time.Time
 }
 
 // NewConfig returns a Config with defaults.
@@ -53,6 +55,7 @@ func NewConfig() Config {
 		Store:            StoreEmbedded,
 		EtcdPrefix:       "/berth/",
 		WriteCredentials: true,
+		ShutdownTimeout:  5 * time.Second,
 		Logger:           slog.Default(),
 		Now:              time.Now,
 	}
@@ -95,6 +98,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 5 * time.Second
 	}
 	return nil
 }

@@ -114,7 +114,12 @@ func (s *Server) Start(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("/", h)
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second, // a whole request, body included (≤ 4 MiB)
+		IdleTimeout:       5 * time.Minute,
+	}
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
@@ -215,8 +220,12 @@ func (s *Server) Close() error {
 		}
 		var errs []error
 		if s.http != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			errs = append(errs, s.http.Shutdown(ctx))
+			// Let requests in flight finish; then close what is left (such
+			// as connections a client opened but never used).
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+			if err := s.http.Shutdown(ctx); err != nil {
+				s.http.Close()
+			}
 			cancel()
 		}
 		if s.store != nil {

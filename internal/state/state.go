@@ -11,13 +11,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/berth/berth/internal/store"
 )
 
-// maxRetries bounds optimistic-concurrency retries of one update.
-const maxRetries = 64
+// maxRetries bounds optimistic-concurrency retries of one update;
+// maxRetryWait caps the pause between two of them.
+const (
+	maxRetries   = 64
+	maxRetryWait = 50 * time.Millisecond
+)
 
 // ErrTooMuchContention is returned when an update kept conflicting.
 var ErrTooMuchContention = errors.New("state: too much contention, giving up")
@@ -77,16 +84,25 @@ func PutOp(key string, v any, rev int64) (store.Op, error) {
 }
 
 // Retry runs attempt until it does not fail with store.ErrConflict, at most
-// maxRetries times. attempt must re-read everything it depends on.
+// maxRetries times, sleeping a random, growing while between attempts so
+// that writers contending for one record spread out instead of colliding
+// again in the next group commit. attempt must re-read everything it
+// depends on.
 func Retry(ctx context.Context, attempt func() error) error {
+	wait := time.Millisecond
 	for i := 0; i < maxRetries; i++ {
 		err := attempt()
 		if !errors.Is(err, store.ErrConflict) {
 			return err
 		}
-		if err := ctx.Err(); err != nil {
-			return err
+		t := time.NewTimer(time.Duration(rand.Int64N(int64(wait))) + wait/2)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
 		}
+		wait = min(2*wait, maxRetryWait)
 	}
 	return ErrTooMuchContention
 }
@@ -96,8 +112,14 @@ func Retry(ctx context.Context, attempt func() error) error {
 // and a zero value when the key is absent; returning an error from fn aborts
 // without writing. extra ops (checks on other keys, writes of related keys)
 // returned by fn commit in the same transaction.
-func Update[T any](ctx context.Context, s store.Store, key string, fn func(v *T, exists bool) ([]store.Op, error)) (T, error) {
+func Update[T any](ctx context.Context, s ReadWriter, key string, fn func(v *T, exists bool) ([]store.Op, error)) (T, error) {
 	var out T
+	// Writers of one key on this server take turns, so they do not fail
+	// each other's compare-and-swap; writers on other servers (sharing
+	// etcd) are still caught by it and retried.
+	mu := &keyLocks[fnv32(key)%uint32(len(keyLocks))]
+	mu.Lock()
+	defer mu.Unlock()
 	err := Retry(ctx, func() error {
 		v, rev, err := Get[T](ctx, s, key)
 		exists := err == nil
@@ -123,6 +145,26 @@ func Update[T any](ctx context.Context, s store.Store, key string, fn func(v *T,
 		return nil
 	})
 	return out, err
+}
+
+// ReadWriter is the part of a store that reads and commits.
+type ReadWriter interface {
+	store.Reader
+	store.Writer
+}
+
+// keyLocks serialise Updates of one key within this process (striped: two
+// keys may share a lock, which only costs concurrency, as Update never
+// nests).
+var keyLocks [64]sync.Mutex
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }
 
 // Seq formats a sequence number so that keys sort numerically.
