@@ -23,10 +23,8 @@ func (h *Handler) clusterName(ref string) (string, error) {
 	if !ok {
 		return "", ecs.Errorf(ecs.ErrInvalidParameter, "cluster %q is not a valid cluster name or ARN.", ref)
 	}
-	if arn.IsARN(ref) {
-		if a, _ := arn.Parse(ref); a.Region != h.namer.Region || a.Account != h.namer.Account {
-			return "", ecs.Errorf(ecs.ErrClusterNotFound, "Cluster not found.")
-		}
+	if !h.ownARN(ref) {
+		return "", ecs.Errorf(ecs.ErrClusterNotFound, "Cluster not found.")
 	}
 	return name, nil
 }

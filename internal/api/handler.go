@@ -233,6 +233,16 @@ func jsonKind(goKind string) string {
 	return goKind
 }
 
+// ownARN reports whether ref is a bare name or an ARN of this server's
+// region and account (an ARN of elsewhere names nothing here).
+func (h *Handler) ownARN(ref string) bool {
+	if !arn.IsARN(ref) {
+		return true
+	}
+	a, err := arn.Parse(ref)
+	return err == nil && a.Region == h.namer.Region && a.Account == h.namer.Account
+}
+
 func newRequestID() string {
 	var b [16]byte
 	rand.Read(b[:])

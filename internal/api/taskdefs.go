@@ -17,6 +17,9 @@ import (
 	"github.com/berth/berth/internal/store"
 )
 
+// maxTaskDefinitionBytes is ECS's limit on the size of a task definition.
+const maxTaskDefinitionBytes = 64 << 10
+
 // taskDefFamily is the per-family record that keeps revisions monotonic
 // (a deleted revision's number is never reused) and counts ACTIVE
 // revisions for ListTaskDefinitionFamilies.
@@ -33,6 +36,9 @@ func (h *Handler) registerTaskDefinition(ctx context.Context, in *wire.RegisterT
 	}
 	if err := ecs.ValidateTaskDefinition(td); err != nil {
 		return nil, err
+	}
+	if size, err := json.Marshal(in.ContainerDefinitions); err == nil && len(size) > maxTaskDefinitionBytes {
+		return nil, ecs.Errorf(ecs.ErrClient, "The task definition is too large: its containerDefinitions take %d bytes; the maximum size of a task definition is 64 KiB.", len(size))
 	}
 	if err := ecs.ValidateTags(td.Tags); err != nil {
 		return nil, err
@@ -77,10 +83,8 @@ func (h *Handler) findTaskDefinition(ctx context.Context, ref string) (cachedTas
 	if err != nil {
 		return cachedTaskDef{}, ecs.Errorf(ecs.ErrClient, "Invalid revision number. Number: %s", ref)
 	}
-	if arn.IsARN(ref) {
-		if a, _ := arn.Parse(ref); a.Region != h.namer.Region || a.Account != h.namer.Account {
-			return cachedTaskDef{}, errTaskDefNotFound()
-		}
+	if !h.ownARN(ref) {
+		return cachedTaskDef{}, errTaskDefNotFound()
 	}
 	if r.Revision > 0 {
 		e, err := h.tdefs.load(ctx, h.store, state.TaskDefKey(r.Family, r.Revision))
@@ -90,7 +94,7 @@ func (h *Handler) findTaskDefinition(ctx context.Context, ref string) (cachedTas
 		return e, err
 	}
 	// Latest ACTIVE revision: the last key of the family in the ACTIVE index.
-	kvs, _, err := h.store.List(ctx, state.TaskDefStatusPrefix(string(ecs.TaskDefinitionActive))+r.Family+"/", store.ListOptions{})
+	kvs, _, err := h.store.List(ctx, state.TaskDefStatusFamilyPrefix(string(ecs.TaskDefinitionActive), r.Family), store.ListOptions{})
 	if err != nil {
 		return cachedTaskDef{}, err
 	}
@@ -183,12 +187,21 @@ func (h *Handler) deleteTaskDefinitions(ctx context.Context, in *wire.DeleteTask
 		return nil, ecs.Errorf(ecs.ErrInvalidParameter, "taskDefinitions can have at most 10 items.")
 	}
 	out := &wire.DeleteTaskDefinitionsResponse{TaskDefinitions: []wire.TaskDefinition{}, Failures: []wire.Failure{}}
+	done := map[arn.TaskDefinitionRef]bool{}
 	for _, ref := range in.TaskDefinitions {
 		r, err := arn.ParseTaskDefinitionRef(ref)
 		if err != nil || r.Revision == 0 {
 			out.Failures = append(out.Failures, wire.Failure{Arn: ref, Reason: "The specified task definition identifier is invalid. Specify a valid name or ARN and try again."})
 			continue
 		}
+		if !h.ownARN(ref) {
+			out.Failures = append(out.Failures, wire.Failure{Arn: ref, Reason: "The specified task definition does not exist. Specify a valid task definition and try again."})
+			continue
+		}
+		if done[r] {
+			continue // named twice: answered once
+		}
+		done[r] = true
 		var failure string
 		td, err := state.Update(ctx, h.store, state.TaskDefKey(r.Family, r.Revision), func(td *ecs.TaskDefinition, exists bool) ([]store.Op, error) {
 			switch {
@@ -258,7 +271,11 @@ func (h *Handler) listTaskDefinitions(ctx context.Context, in *wire.ListTaskDefi
 	default:
 		return nil, ecs.Errorf(ecs.ErrInvalidParameter, "sort %q is not valid. Valid values: ASC, DESC.", in.Sort)
 	}
-	prefix := state.TaskDefStatusPrefix(string(status)) + in.FamilyPrefix
+	// Despite its name, ECS's familyPrefix names one whole family.
+	prefix := state.TaskDefStatusPrefix(string(status))
+	if in.FamilyPrefix != "" {
+		prefix = state.TaskDefStatusFamilyPrefix(string(status), in.FamilyPrefix)
+	}
 	p, err := parsePage(prefix, in.NextToken, in.MaxResults, defaultMaxResults)
 	if err != nil {
 		return nil, err

@@ -40,6 +40,7 @@ func taskDefToWire(td ecs.TaskDefinition) (*wire.TaskDefinition, error) {
 	out.Revision = i32(td.Revision)
 	out.RegisteredAt = wireTime(td.RegisteredAt)
 	out.DeregisteredAt = wireTime(td.DeregisteredAt)
+	out.DeleteRequestedAt = wireTime(td.DeleteRequestedAt)
 	return out, nil
 }
 

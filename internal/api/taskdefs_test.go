@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -133,6 +134,9 @@ func TestTaskDefinitionLifecycle(t *testing.T) {
 	if len(del.TaskDefinitions) != 1 || del.TaskDefinitions[0].Status != types.TaskDefinitionStatusDeleteInProgress || len(del.Failures) != 2 {
 		t.Fatalf("delete: %+v", del)
 	}
+	if del.TaskDefinitions[0].DeleteRequestedAt == nil {
+		t.Errorf("deleteRequestedAt missing")
+	}
 	// Revisions stay monotonic: the next registration is 4.
 	r4, err := c.RegisterTaskDefinition(ctx, webInput(t))
 	if err != nil || r4.TaskDefinition.Revision != 4 {
@@ -207,6 +211,37 @@ func TestListTaskDefinitionFamilies(t *testing.T) {
 		{"", types.TaskDefinitionFamilyStatusInactive, []string{"web"}},
 		{"api", "", []string{"api", "api-worker"}},
 	}
+	// ListTaskDefinitions: familyPrefix names one whole family; without it,
+	// definitions come sorted by family name.
+	arns := func(in *sdkecs.ListTaskDefinitionsInput) []string {
+		out, err := c.ListTaskDefinitions(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, a := range out.TaskDefinitionArns {
+			names = append(names, a[strings.LastIndex(a, "/")+1:])
+		}
+		return names
+	}
+	if got := arns(&sdkecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String("api")}); !equal(got, []string{"api:1"}) {
+		t.Errorf("familyPrefix api: %v", got)
+	}
+	if got := arns(&sdkecs.ListTaskDefinitionsInput{Status: types.TaskDefinitionStatusInactive}); !equal(got, []string{"web:1"}) {
+		t.Errorf("INACTIVE: %v", got)
+	}
+	in := webInput(t)
+	in.Family = aws.String("web")
+	if _, err := c.RegisterTaskDefinition(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if got := arns(&sdkecs.ListTaskDefinitionsInput{}); !equal(got, []string{"api:1", "api-worker:1", "web:2"}) {
+		t.Errorf("ACTIVE: %v", got)
+	}
+	if _, err := c.DeregisterTaskDefinition(ctx, &sdkecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String("web:2")}); err != nil {
+		t.Fatal(err)
+	}
+
 	for _, tt := range tests {
 		var got []string
 		p := sdkecs.NewListTaskDefinitionFamiliesPaginator(c, &sdkecs.ListTaskDefinitionFamiliesInput{
@@ -316,4 +351,37 @@ func TestConcurrentRegistrationsOfOneFamily(t *testing.T) {
 	if len(seen) != n {
 		t.Fatalf("%d distinct revisions, want %d", len(seen), n)
 	}
+}
+
+func TestDeleteTaskDefinitionsEdgeCases(t *testing.T) {
+	srv := servertest.Start(t)
+	c := srv.ECS(t)
+	ctx := testCtx(t)
+	if _, err := c.RegisterTaskDefinition(ctx, webInput(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeregisterTaskDefinition(ctx, &sdkecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String("web:1")}); err != nil {
+		t.Fatal(err)
+	}
+	// An ARN of another account names nothing here, and a revision named
+	// twice is answered once.
+	out, err := c.DeleteTaskDefinitions(ctx, &sdkecs.DeleteTaskDefinitionsInput{TaskDefinitions: []string{
+		"arn:aws:ecs:eu-west-9:999999999999:task-definition/web:1", "web:1", "arn:aws:ecs:us-east-1:000000000000:task-definition/web:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Failures) != 1 || len(out.TaskDefinitions) != 1 {
+		t.Fatalf("answer: %d definitions, %d failures", len(out.TaskDefinitions), len(out.Failures))
+	}
+}
+
+func TestRegisterTaskDefinitionSizeLimit(t *testing.T) {
+	srv := servertest.Start(t)
+	c := srv.ECS(t)
+	ctx := testCtx(t)
+	in := webInput(t)
+	big := strings.Repeat("x", 70<<10)
+	in.ContainerDefinitions[0].Environment = append(in.ContainerDefinitions[0].Environment, types.KeyValuePair{Name: aws.String("BIG"), Value: aws.String(big)})
+	_, err := c.RegisterTaskDefinition(ctx, in)
+	wantAPIError(t, err, "ClientException", "64 KiB")
 }

@@ -41,9 +41,17 @@ func TaskDefKey(family string, revision int) string {
 // keys only.
 func TaskDefStatusPrefix(status string) string { return taskDefStatusPrefix + status + "/" }
 
-// TaskDefStatusKey is the index entry of one revision in one status.
+// TaskDefStatusKey is the index entry of one revision in one status. The
+// family ends with '!', which sorts before every character a family may
+// hold, so that entries sort by family name and then revision as ECS lists
+// them ("web" before "web-api").
 func TaskDefStatusKey(status, family string, revision int) string {
-	return TaskDefStatusPrefix(status) + family + "/" + Seq(revision)
+	return TaskDefStatusFamilyPrefix(status, family) + Seq(revision)
+}
+
+// TaskDefStatusFamilyPrefix holds the index entries of one family in one status.
+func TaskDefStatusFamilyPrefix(status, family string) string {
+	return TaskDefStatusPrefix(status) + family + "!"
 }
 
 // ParseTaskDefStatusKey returns the family and revision of an index entry.
@@ -52,7 +60,7 @@ func ParseTaskDefStatusKey(status, key string) (family string, revision int, ok 
 	if !found {
 		return "", 0, false
 	}
-	family, seq, found := strings.Cut(rest, "/")
+	family, seq, found := strings.Cut(rest, "!")
 	if !found {
 		return "", 0, false
 	}

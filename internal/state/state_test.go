@@ -34,6 +34,22 @@ func TestSeqSortsNumerically(t *testing.T) {
 	}
 }
 
+// Index entries sort as ECS lists definitions: by family name, then revision.
+func TestTaskDefStatusKeyOrder(t *testing.T) {
+	keys := []string{
+		TaskDefStatusKey("ACTIVE", "web", 2),
+		TaskDefStatusKey("ACTIVE", "web", 10),
+		TaskDefStatusKey("ACTIVE", "web-api", 1),
+		TaskDefStatusKey("ACTIVE", "web_x", 1),
+		TaskDefStatusKey("ACTIVE", "webx", 1),
+	}
+	for i := 1; i < len(keys); i++ {
+		if !(keys[i-1] < keys[i]) {
+			t.Errorf("%q does not sort before %q", keys[i-1], keys[i])
+		}
+	}
+}
+
 func TestParseTaskDefStatusKey(t *testing.T) {
 	tests := []struct {
 		key    string
@@ -45,8 +61,8 @@ func TestParseTaskDefStatusKey(t *testing.T) {
 		{TaskDefStatusKey("ACTIVE", "a-b_c", 1), "a-b_c", 1, true},
 		{TaskDefStatusKey("INACTIVE", "web", 1), "", 0, false}, // other status
 		{TaskDefStatusPrefix("ACTIVE") + "web", "", 0, false},
-		{TaskDefStatusPrefix("ACTIVE") + "web/x", "", 0, false},
-		{TaskDefStatusPrefix("ACTIVE") + "/0000000001", "", 0, false},
+		{TaskDefStatusPrefix("ACTIVE") + "web!x", "", 0, false},
+		{TaskDefStatusPrefix("ACTIVE") + "!0000000001", "", 0, false},
 	}
 	for _, tt := range tests {
 		f, r, ok := ParseTaskDefStatusKey("ACTIVE", tt.key)
