@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 
 	"github.com/berth/berth/internal/api/wire"
@@ -24,6 +25,11 @@ func (h *Handler) callerPrincipal(ctx context.Context) string {
 	return "arn:aws:iam::" + h.namer.Account + ":user/" + p.Name
 }
 
+// principalARN matches the IAM principals settings can belong to: the
+// account root, or one user or role (names as IAM allows them; a path is
+// not part of the key, so it is refused rather than misread).
+var principalARN = regexp.MustCompile(`^arn:aws:iam::[0-9]{12}:(root|(user|role)/[A-Za-z0-9+=,.@_-]{1,64})$`)
+
 // principalFor resolves the principalArn of a request: the caller when
 // empty; another principal only for administrators.
 func (h *Handler) principalFor(ctx context.Context, arnIn string) (string, error) {
@@ -31,11 +37,11 @@ func (h *Handler) principalFor(ctx context.Context, arnIn string) (string, error
 	if arnIn == "" || arnIn == self {
 		return self, nil
 	}
-	if !strings.HasPrefix(arnIn, "arn:aws:iam::"+h.namer.Account+":") {
+	if !principalARN.MatchString(arnIn) || !strings.HasPrefix(arnIn, "arn:aws:iam::"+h.namer.Account+":") {
 		return "", ecs.Errorf(ecs.ErrInvalidParameter, "principalArn %q is not an IAM user, role or root ARN of account %s.", arnIn, h.namer.Account)
 	}
 	if p, _ := PrincipalFrom(ctx); !p.Admin {
-		return "", ecs.Errorf(ecs.ErrAccessDenied, "Only an administrator credential may change the settings of another principal (principalArn).")
+		return "", ecs.Errorf(ecs.ErrAccessDenied, "Only an administrator credential may read or change the settings of another principal (principalArn).")
 	}
 	return arnIn, nil
 }
@@ -120,11 +126,11 @@ func (h *Handler) listAccountSettings(ctx context.Context, in *wire.ListAccountS
 	if in.Value != "" && in.Name == "" {
 		return nil, ecs.Errorf(ecs.ErrInvalidParameter, "value can only be used together with name.")
 	}
-	principal := in.PrincipalArn
-	if principal == "" {
-		principal = h.callerPrincipal(ctx)
+	principal, err := h.principalFor(ctx, in.PrincipalArn)
+	if err != nil {
+		return nil, err
 	}
-	p, err := parsePage("settings:", in.NextToken, in.MaxResults, 10)
+	p, err := parsePageMax("settings:", in.NextToken, in.MaxResults, 10, 10)
 	if err != nil {
 		return nil, err
 	}
@@ -142,10 +148,14 @@ func (h *Handler) listAccountSettings(ctx context.Context, in *wire.ListAccountS
 	}
 	start := 0
 	if p.after != "" {
+		start = -1
 		for i, s := range matched {
 			if "settings:"+string(s.Name) == p.after {
 				start = i + 1
 			}
+		}
+		if start < 0 {
+			return nil, ecs.Errorf(ecs.ErrInvalidParameter, "The nextToken is invalid or was issued for another request.")
 		}
 	}
 	out := &wire.ListAccountSettingsResponse{Settings: []wire.Setting{}}

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdkecs "github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -98,4 +99,31 @@ func TestAccountSettings(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { wantAPIError(t, tt.call(), tt.typ, tt.frag) })
 	}
+}
+
+func TestAccountSettingsPrincipals(t *testing.T) {
+	srv := servertest.Start(t)
+	admin := &aws.Credentials{AccessKeyID: srv.Admin.AccessKeyID, SecretAccessKey: srv.Admin.SecretAccessKey}
+	r := rawCall(t, srv, "POST", "BerthAdminV1.CreateCredential", []byte(`{"name":"ci"}`), admin, time.Now())
+	cred := r.body["credential"].(map[string]any)
+	ci := srv.ECSWith(cred["accessKeyId"].(string), cred["secretAccessKey"].(string))
+	c := srv.ECS(t)
+	ctx := testCtx(t)
+	if _, err := c.PutAccountSetting(ctx, &sdkecs.PutAccountSettingInput{Name: types.SettingNameAwsvpcTrunking, Value: aws.String("enabled")}); err != nil {
+		t.Fatal(err)
+	}
+	// A non-administrator sees its own settings, not another principal's.
+	_, err := ci.ListAccountSettings(ctx, &sdkecs.ListAccountSettingsInput{PrincipalArn: aws.String("arn:aws:iam::000000000000:user/admin")})
+	wantAPIError(t, err, "AccessDeniedException", "principalArn")
+	own, err := ci.ListAccountSettings(ctx, &sdkecs.ListAccountSettingsInput{})
+	if err != nil || len(own.Settings) != 0 {
+		t.Fatalf("ci's own settings: %+v %v", own, err)
+	}
+	// Principal ARNs must name one principal exactly.
+	for _, bad := range []string{"arn:aws:iam::000000000000:user", "arn:aws:iam::000000000000:user/a/b", "arn:aws:iam::000000000000:user/"} {
+		_, err := c.ListAccountSettings(ctx, &sdkecs.ListAccountSettingsInput{PrincipalArn: aws.String(bad)})
+		wantAPIError(t, err, "InvalidParameterException", "principalArn")
+	}
+	_, err = c.ListAccountSettings(ctx, &sdkecs.ListAccountSettingsInput{MaxResults: 11})
+	wantAPIError(t, err, "InvalidParameterException", "maxResults")
 }

@@ -21,10 +21,16 @@ type page struct {
 }
 
 func parsePage(prefix, token string, maxResults *int32, def int) (page, error) {
+	return parsePageMax(prefix, token, maxResults, def, 100)
+}
+
+// parsePageMax is parsePage for operations whose maxResults tops out
+// below 100 (ListAccountSettings: 10).
+func parsePageMax(prefix, token string, maxResults *int32, def, max int) (page, error) {
 	p := page{limit: def}
 	if maxResults != nil {
-		if *maxResults < 1 || *maxResults > 100 {
-			return p, ecs.Errorf(ecs.ErrInvalidParameter, "maxResults must be between 1 and 100.")
+		if *maxResults < 1 || int(*maxResults) > max {
+			return p, ecs.Errorf(ecs.ErrInvalidParameter, "maxResults must be between 1 and %d.", max)
 		}
 		p.limit = int(*maxResults)
 	}

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 	"unicode"
 )
@@ -41,7 +42,7 @@ const AccessKeyPrefix = "BKIA"
 const (
 	accessKeyIDLen = 20
 	secretLen      = 40
-	maxNameLen     = 128
+	maxNameLen     = 64
 )
 
 // Credential is one access key pair with its metadata.
@@ -119,13 +120,18 @@ func validateSecret(s string) error {
 
 // validateName accepts a human label of 1 to 128 characters without
 // control characters.
+// validateName checks a credential name. A credential acts as the IAM
+// user of its name, so names follow IAM's user-name rules: 1 to 64 of
+// letters, digits and + = , . @ _ - (no '/', which would let one principal's
+// keys nest inside another's).
 func validateName(name string) error {
 	if name == "" || len(name) > maxNameLen {
 		return fmt.Errorf("%w: name must be 1 to %d characters long", ErrInvalid, maxNameLen)
 	}
 	for _, r := range name {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			return fmt.Errorf("%w: name %q contains a control or invalid character", ErrInvalid, name)
+		ok := r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("+=,.@_-", r))
+		if !ok {
+			return fmt.Errorf("%w: name %q may only contain letters, digits and + = , . @ _ -", ErrInvalid, name)
 		}
 	}
 	return nil

@@ -12,7 +12,7 @@ import (
 var now = time.Date(2024, 3, 1, 12, 0, 0, 0, time.FixedZone("CET", 3600))
 
 func TestGenerate(t *testing.T) {
-	c, err := Generate(rand.Reader, "ci deploy", true, now)
+	c, err := Generate(rand.Reader, "ci-deploy", true, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestGenerate(t *testing.T) {
 	if strings.Trim(c.SecretAccessKey, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") != "" {
 		t.Errorf("secret %q has characters outside base64", c.SecretAccessKey)
 	}
-	if c.Name != "ci deploy" || !c.Admin || !c.CreatedAt.Equal(now) || c.CreatedAt.Location() != time.UTC {
+	if c.Name != "ci-deploy" || !c.Admin || !c.CreatedAt.Equal(now) || c.CreatedAt.Location() != time.UTC {
 		t.Errorf("metadata %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -71,10 +71,13 @@ func TestValidate(t *testing.T) {
 		{"short secret", func(c *Credential) { c.SecretAccessKey = "short" }, false},
 		{"secret with space", func(c *Credential) { c.SecretAccessKey = "0123456789 abcdefgh" }, false},
 		{"secret with newline", func(c *Credential) { c.SecretAccessKey = "0123456789abcdefgh\n" }, false},
-		{"unicode name", func(c *Credential) { c.Name = "équipe ops" }, true},
+		{"IAM name characters", func(c *Credential) { c.Name = "ci+deploy=x,y.z@w_v-u" }, true},
+		{"unicode name", func(c *Credential) { c.Name = "équipe" }, false},
+		{"slash in name", func(c *Credential) { c.Name = "ci/x" }, false},
+		{"space in name", func(c *Credential) { c.Name = "ci deploy" }, false},
 		{"empty name", func(c *Credential) { c.Name = "" }, false},
 		{"name with newline", func(c *Credential) { c.Name = "a\nb" }, false},
-		{"long name", func(c *Credential) { c.Name = strings.Repeat("n", 129) }, false},
+		{"long name", func(c *Credential) { c.Name = strings.Repeat("n", 65) }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
