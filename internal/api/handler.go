@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth/berth/internal/api/sigv4"
 	"github.com/berth/berth/internal/ecs/arn"
 	"github.com/berth/berth/internal/store"
 )
@@ -68,6 +69,8 @@ type Handler struct {
 	admin map[string]operation
 	creds Credentials
 	tdefs *taskDefCache
+	// replays guards the admin operations against replayed requests.
+	replays *replayGuard
 }
 
 // New builds a Handler.
@@ -82,6 +85,7 @@ func New(cfg Config) *Handler {
 	h.ops = operations()
 	h.admin = adminOperations()
 	h.tdefs = newTaskDefCache()
+	h.replays = newReplayGuard()
 	return h
 }
 
@@ -147,6 +151,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f = h.ops[name]
 	} else if name, ok = strings.CutPrefix(target, AdminTargetPrefix); ok {
 		f = h.admin[name]
+		// Only CreateCredential needs it: its answer carries a new secret.
+		// Lists and deletes may be repeated (a script may send the same
+		// signed call twice in one second).
+		if name == "CreateCredential" && h.auth != nil && !h.replays.firstUse(r.Header.Get("Authorization"), h.now()) {
+			h.writeError(w, reqID, name, &sigv4.Error{Kind: sigv4.ErrInvalidSignature,
+				Msg: "This signed request was already used; administrative requests cannot be replayed. Sign a new request."})
+			return
+		}
 	}
 	if f == nil {
 		h.writeError(w, reqID, name, errUnknownOperation(fmt.Sprintf("Unknown operation %q.", target)))

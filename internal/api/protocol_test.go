@@ -191,3 +191,36 @@ func TestInsecureNoAuth(t *testing.T) {
 		t.Fatalf("unsigned request with --insecure-no-auth: %+v", r)
 	}
 }
+
+// A captured admin request cannot be sent again to mint another secret.
+func TestAdminRequestsCannotBeReplayed(t *testing.T) {
+	srv := servertest.Start(t)
+	body := []byte(`{"name":"ci"}`)
+	req, err := http.NewRequest("POST", srv.Endpoint()+"/", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "BerthAdminV1.CreateCredential")
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: srv.Admin.AccessKeyID, SecretAccessKey: srv.Admin.SecretAccessKey}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "ecs", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	send := func() int {
+		r := req.Clone(context.Background())
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := send(); code != 200 {
+		t.Fatalf("first use: %d", code)
+	}
+	if code := send(); code != 400 {
+		t.Fatalf("replay: %d, want 400", code)
+	}
+}

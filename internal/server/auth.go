@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -30,6 +31,10 @@ func (a *authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 		return api.Principal{}, err
 	}
 	c, err := a.creds.Lookup(ctx, id.AccessKeyID)
+	if errors.Is(err, credential.ErrNotFound) {
+		// Deleted between the signature check and now.
+		return api.Principal{}, &sigv4.Error{Kind: sigv4.ErrUnrecognizedClient, Msg: "The security token included in the request is invalid."}
+	}
 	if err != nil {
 		return api.Principal{}, err
 	}

@@ -172,18 +172,20 @@ func (s *Server) bootstrapCredentials(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The file first, the store second: a crash in between leaves a file
+	// whose key the store does not know, and the next start makes a new
+	// pair; the other order would leave a key nobody holds, and no way in.
+	if s.cfg.WriteCredentials {
+		path := filepath.Join(s.cfg.DataDir, "credentials")
+		if err := credential.WriteSharedFile(path, "default", c); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		s.log.Info("wrote credentials", "path", path)
+	}
 	if err := s.creds.Create(ctx, c); err != nil {
 		return fmt.Errorf("create first credential: %w", err)
 	}
 	s.log.Info("created the first administrator credential", "accessKeyId", c.AccessKeyID)
-	if !s.cfg.WriteCredentials {
-		return nil
-	}
-	path := filepath.Join(s.cfg.DataDir, "credentials")
-	if err := credential.WriteSharedFile(path, "default", c); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	s.log.Info("wrote credentials", "path", path)
 	return nil
 }
 
