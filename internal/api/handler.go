@@ -190,6 +190,10 @@ func (h *Handler) writeError(w http.ResponseWriter, reqID, opName string, err er
 		h.log.Error("request failed", "op", opName, "requestId", reqID, "err", err)
 	} else {
 		h.log.Debug("request rejected", "op", opName, "requestId", reqID, "type", we.Type, "err", err)
+		var se *sigv4.Error
+		if errors.As(err, &se) && se.Detail != "" {
+			h.log.Debug("signature mismatch", "requestId", reqID, "canonical", se.Detail)
+		}
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("X-Amzn-Errortype", we.Type)

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/berth/berth/internal/api/wire"
 	"github.com/berth/berth/internal/ecs"
@@ -27,6 +26,10 @@ type taskDefFamily struct {
 	Family         string `json:"family"`
 	LastRevision   int    `json:"lastRevision"`
 	ActiveRevision int    `json:"activeRevisions"`
+	// LatestActive is the newest ACTIVE revision (0: none), so that
+	// describing a family by name reads one small record, whatever the
+	// number of revisions.
+	LatestActive int `json:"latestActive"`
 }
 
 func (h *Handler) registerTaskDefinition(ctx context.Context, in *wire.RegisterTaskDefinitionRequest) (*wire.RegisterTaskDefinitionResponse, error) {
@@ -52,6 +55,7 @@ func (h *Handler) registerTaskDefinition(ctx context.Context, in *wire.RegisterT
 		f.LastRevision++
 		f.ActiveRevision++
 		td.Revision = f.LastRevision
+		f.LatestActive = td.Revision
 		td.ARN = h.namer.TaskDefinition(td.Family, td.Revision)
 		put, err := state.PutOp(state.TaskDefKey(td.Family, td.Revision), td, store.ExpectAbsent)
 		idx := store.Put(state.TaskDefStatusKey(string(td.Status), td.Family, td.Revision), nil, store.ExpectAbsent)
@@ -93,23 +97,36 @@ func (h *Handler) findTaskDefinition(ctx context.Context, ref string) (cachedTas
 		}
 		return e, err
 	}
-	// Latest ACTIVE revision: the last key of the family in the ACTIVE index.
-	kvs, _, err := h.store.List(ctx, state.TaskDefStatusFamilyPrefix(string(ecs.TaskDefinitionActive), r.Family), store.ListOptions{})
+	// Latest ACTIVE revision, as the family record keeps it.
+	f, _, err := state.Get[taskDefFamily](ctx, h.store, state.TaskDefFamilyKey(r.Family))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && f.LatestActive == 0) {
+		return cachedTaskDef{}, errTaskDefNotFound()
+	}
 	if err != nil {
 		return cachedTaskDef{}, err
 	}
-	if len(kvs) == 0 {
-		return cachedTaskDef{}, errTaskDefNotFound()
-	}
-	_, rev, ok := state.ParseTaskDefStatusKey(string(ecs.TaskDefinitionActive), kvs[len(kvs)-1].Key)
-	if !ok {
-		return cachedTaskDef{}, fmt.Errorf("malformed task definition index key %q", kvs[len(kvs)-1].Key)
-	}
+	rev := f.LatestActive
 	e, err := h.tdefs.load(ctx, h.store, state.TaskDefKey(r.Family, rev))
 	if errors.Is(err, store.ErrNotFound) {
 		return e, errTaskDefNotFound()
 	}
 	return e, err
+}
+
+// latestActiveBefore returns the newest ACTIVE revision of family below
+// rev (0: none), from the status index. The caller's transaction guards
+// the family record, so a concurrent change makes it retry.
+func (h *Handler) latestActiveBefore(ctx context.Context, family string, rev int) (int, error) {
+	kvs, _, err := h.store.List(ctx, state.TaskDefStatusFamilyPrefix(string(ecs.TaskDefinitionActive), family), store.ListOptions{})
+	if err != nil {
+		return 0, err
+	}
+	for i := len(kvs) - 1; i >= 0; i-- {
+		if _, n, ok := state.ParseTaskDefStatusKey(string(ecs.TaskDefinitionActive), kvs[i].Key); ok && n < rev {
+			return n, nil
+		}
+	}
+	return 0, nil
 }
 
 // describeTaskDefinition answers wire.DescribeTaskDefinitionResponse,
@@ -164,6 +181,11 @@ func (h *Handler) deregisterTaskDefinition(ctx context.Context, in *wire.Deregis
 			return err
 		}
 		f.ActiveRevision--
+		if f.LatestActive == td.Revision {
+			if f.LatestActive, err = h.latestActiveBefore(ctx, td.Family, td.Revision); err != nil {
+				return err
+			}
+		}
 		fput, err := state.PutOp(state.TaskDefFamilyKey(td.Family), f, frev)
 		if err != nil {
 			return err
@@ -334,7 +356,7 @@ func (h *Handler) listTaskDefinitionFamilies(ctx context.Context, in *wire.ListT
 	if !familyPrefixRE.MatchString(in.FamilyPrefix) {
 		return nil, ecs.Errorf(ecs.ErrInvalidParameter, "familyPrefix %q is not valid: letters, numbers, underscores and hyphens only.", in.FamilyPrefix)
 	}
-	status := strings.ToUpper(string(in.Status))
+	status := string(in.Status)
 	switch status {
 	case "", "ALL", "ACTIVE", "INACTIVE":
 	default:
