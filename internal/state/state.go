@@ -156,7 +156,7 @@ type ReadWriter interface {
 // keyLocks serialise Updates of one key within this process (striped: two
 // keys may share a lock, which only costs concurrency, as Update never
 // nests).
-var keyLocks [64]sync.Mutex
+var keyLocks [1024]sync.Mutex
 
 func fnv32(s string) uint32 {
 	h := uint32(2166136261)
