@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/berth/berth/internal/api/wire"
 	"github.com/berth/berth/internal/ecs"
@@ -333,8 +334,9 @@ func (h *Handler) listTaskDefinitions(ctx context.Context, in *wire.ListTaskDefi
 	arnPrefix := h.namer.TaskDefinitionPrefix()
 	out := make(rawJSON, 0, 32+len(kvs)*(len(arnPrefix)+32))
 	out = append(out, `{"taskDefinitionArns":[`...)
+	statusPrefix := state.TaskDefStatusPrefix(string(status))
 	for i, kv := range kvs {
-		family, rev, ok := state.ParseTaskDefStatusKey(string(status), kv.Key)
+		family, rev, ok := state.ParseTaskDefStatusEntry(strings.TrimPrefix(kv.Key, statusPrefix))
 		if !ok {
 			return nil, fmt.Errorf("malformed task definition index key %q", kv.Key)
 		}

@@ -60,7 +60,14 @@ func ParseTaskDefStatusKey(status, key string) (family string, revision int, ok 
 	if !found {
 		return "", 0, false
 	}
-	family, seq, found := strings.Cut(rest, "!")
+	return ParseTaskDefStatusEntry(rest)
+}
+
+// ParseTaskDefStatusEntry parses what follows TaskDefStatusPrefix in an
+// index key ("family!0000000012"); listings cut the prefix once and call
+// this per key.
+func ParseTaskDefStatusEntry(entry string) (family string, revision int, ok bool) {
+	family, seq, found := strings.Cut(entry, "!")
 	if !found {
 		return "", 0, false
 	}
