@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -19,7 +22,7 @@ import (
 // its calls with an administrator credential read from a shared-credentials
 // file (by default the one `berth dev`/`berth server` wrote in --data-dir).
 func credentialsCmd(stdout io.Writer) *cobra.Command {
-	var endpoint, dataDir, file, profile, region string
+	var endpoint, dataDir, file, profile, region, caCert string
 	client := func() (*adminClient, error) {
 		path := file
 		if path == "" {
@@ -29,7 +32,19 @@ func credentialsCmd(stdout io.Writer) *cobra.Command {
 		if err != nil {
 			return nil, fmt.Errorf("read administrator credential: %w", err)
 		}
-		return &adminClient{endpoint: endpoint, region: region, cred: c, http: &http.Client{Timeout: 30 * time.Second}}, nil
+		hc := &http.Client{Timeout: 30 * time.Second}
+		if caCert != "" {
+			pem, err := os.ReadFile(caCert)
+			if err != nil {
+				return nil, fmt.Errorf("--ca-cert: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("--ca-cert: no PEM certificate in %s", caCert)
+			}
+			hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+		}
+		return &adminClient{endpoint: endpoint, region: region, cred: c, http: hc}, nil
 	}
 	cmd := &cobra.Command{
 		Use:   "credentials",
@@ -41,6 +56,7 @@ func credentialsCmd(stdout io.Writer) *cobra.Command {
 	pf.StringVar(&file, "credentials-file", "", "shared-credentials file to sign with (default DATA_DIR/credentials)")
 	pf.StringVar(&profile, "profile", "default", "profile of the credentials file to sign with")
 	pf.StringVar(&region, "region", server.DefaultRegion, "region the server runs as")
+	pf.StringVar(&caCert, "ca-cert", "", "PEM certificate(s) to trust for an https --endpoint (as the aws CLI's --ca-bundle)")
 
 	list := &cobra.Command{
 		Use:   "list",

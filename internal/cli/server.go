@@ -22,6 +22,8 @@ func serverFlags(fs *pflag.FlagSet, cfg *server.Config, logLevel *string) {
 	fs.StringVar(&cfg.Store, "store", server.StoreEmbedded, "state backend: embedded (in --data-dir) or etcd")
 	fs.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd client URLs for --store=etcd")
 	fs.StringVar(&cfg.EtcdPrefix, "etcd-prefix", "/berth/", "key prefix under which Berth keeps its state in etcd")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate: serve the API over HTTPS (with --tls-key)")
+	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key for --tls-cert")
 	fs.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "DANGEROUS: accept unsigned requests from anyone who can reach --listen")
 	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
 }

@@ -33,6 +33,12 @@ type Config struct {
 	// InsecureNoAuth turns SigV4 verification off. Every request is then
 	// served as an administrator; the server logs a warning at start.
 	InsecureNoAuth bool
+	// TLSCertFile and TLSKeyFile (PEM) make the API serve HTTPS. Without
+	// them it serves plain HTTP, which is fine on loopback; elsewhere the
+	// answers (CreateCredential's new secret among them) cross the network
+	// in clear.
+	TLSCertFile string
+	TLSKeyFile  string
 	// Store selects the backend: "embedded" (bbolt in DataDir) or "etcd".
 	Store         string
 	EtcdEndpoints []string
@@ -79,6 +85,9 @@ func (c *Config) Validate() error {
 	}
 	if !regionRE.MatchString(c.Region) {
 		return fmt.Errorf("region %q is not a valid region name", c.Region)
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return fmt.Errorf("TLS needs both a certificate and a key file")
 	}
 	switch c.Store {
 	case StoreEmbedded:

@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -77,11 +78,19 @@ func (s *Server) Store() store.Store { return s.store }
 // cfg.Listen and serves until Close. It returns once the API is ready.
 func (s *Server) Start(ctx context.Context) error {
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if s.cfg.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile); err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.ln = ln
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && s.cfg.TLSCertFile == "" && !tcp.IP.IsLoopback() {
+		s.log.Warn("the API serves plain HTTP on a non-loopback address; give --tls-cert and --tls-key so that answers (new credentials among them) do not cross the network in clear", "listen", ln.Addr().String())
+	}
 	creds := credential.NewRegistry(s.store, s.log)
 	s.creds = creds
 	go func() {
@@ -121,7 +130,13 @@ func (s *Server) Start(ctx context.Context) error {
 		IdleTimeout:       5 * time.Minute,
 	}
 	go func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if s.cfg.TLSCertFile != "" {
+			err = s.http.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		} else {
+			err = s.http.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
@@ -132,10 +147,14 @@ func (s *Server) Start(ctx context.Context) error {
 
 // Endpoint is the URL of the ECS API, e.g. http://127.0.0.1:8830.
 func (s *Server) Endpoint() string {
-	if s.ln == nil {
-		return "http://" + s.cfg.Listen
+	scheme := "http://"
+	if s.cfg.TLSCertFile != "" {
+		scheme = "https://"
 	}
-	return "http://" + s.ln.Addr().String()
+	if s.ln == nil {
+		return scheme + s.cfg.Listen
+	}
+	return scheme + s.ln.Addr().String()
 }
 
 // Ready is closed once the API serves requests.

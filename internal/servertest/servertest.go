@@ -5,8 +5,12 @@ package servertest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"log/slog"
+	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -67,7 +71,18 @@ func (s *Server) ECS(t testing.TB) *sdkecs.Client {
 // ECSWith returns an SDK client signed with the given keys. SDK retries
 // are off so that tests see each answer as the server gave it.
 func (s *Server) ECSWith(accessKeyID, secret string) *sdkecs.Client {
+	var httpClient sdkecs.HTTPClient
+	if s.Config.TLSCertFile != "" {
+		pem, err := os.ReadFile(s.Config.TLSCertFile)
+		if err != nil {
+			panic(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		httpClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	}
 	return sdkecs.New(sdkecs.Options{
+		HTTPClient:       httpClient,
 		Region:           s.Config.Region,
 		BaseEndpoint:     aws.String(s.Endpoint()),
 		Credentials:      credentials.NewStaticCredentialsProvider(accessKeyID, secret, ""),
