@@ -134,22 +134,16 @@ func (h *Handler) deleteCluster(ctx context.Context, in *wire.DeleteClusterReque
 		if !exists || c.Status != ecs.ClusterActive {
 			return nil, ecs.Errorf(ecs.ErrClusterNotFound, "Cluster not found.")
 		}
-		checks := []struct {
-			prefix string
-			err    error
-		}{
-			{state.InstancesPrefix(name), ecs.Errorf(ecs.ErrClusterContainsInstances, "The Cluster cannot be deleted while Container Instances are active or draining.")},
-			{state.ServicesPrefix(name), ecs.Errorf(ecs.ErrClusterContainsServices, "The Cluster cannot be deleted while Services are active.")},
-			{state.TasksPrefix(name), ecs.Errorf(ecs.ErrClusterContainsTasks, "The Cluster cannot be deleted while Tasks are active.")},
-		}
-		for _, chk := range checks {
-			busy, err := clusterHoldsActive(ctx, h.store, chk.prefix)
-			if err != nil {
-				return nil, err
-			}
-			if busy {
-				return nil, chk.err
-			}
+		counts, err := state.CountCluster(ctx, h.store, name)
+		switch {
+		case err != nil:
+			return nil, err
+		case counts.InstancesInUse > 0:
+			return nil, ecs.Errorf(ecs.ErrClusterContainsInstances, "The Cluster cannot be deleted while Container Instances are active or draining.")
+		case counts.ServicesInUse > 0:
+			return nil, ecs.Errorf(ecs.ErrClusterContainsServices, "The Cluster cannot be deleted while Services are active.")
+		case counts.TasksInUse > 0:
+			return nil, ecs.Errorf(ecs.ErrClusterContainsTasks, "The Cluster cannot be deleted while Tasks are active.")
 		}
 		c.Status = ecs.ClusterInactive
 		return nil, nil
@@ -159,34 +153,6 @@ func (h *Handler) deleteCluster(ctx context.Context, in *wire.DeleteClusterReque
 	}
 	out, err := h.clusterToWire(ctx, c, nil)
 	return &wire.DeleteClusterResponse{Cluster: out}, err
-}
-
-// clusterHoldsActive reports whether any record under prefix is still
-// active: a registered instance, a service that is not INACTIVE, or a task
-// that is not STOPPED.
-func clusterHoldsActive(ctx context.Context, r store.Reader, prefix string) (bool, error) {
-	type summary struct {
-		Status        string `json:"status"`
-		LastStatus    string `json:"lastStatus"`
-		DesiredStatus string `json:"desiredStatus"`
-	}
-	recs, err := state.List[summary](ctx, r, prefix, store.ListOptions{})
-	if err != nil {
-		return false, err
-	}
-	for _, rec := range recs {
-		v := rec.Value
-		if v.LastStatus != "" || v.DesiredStatus != "" { // a task
-			if v.LastStatus != "STOPPED" || v.DesiredStatus != "STOPPED" {
-				return true, nil
-			}
-			continue
-		}
-		if v.Status != "INACTIVE" {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 var allClusterFields = []wire.ClusterField{wire.ClusterFieldSettings, wire.ClusterFieldConfigurations}

@@ -326,29 +326,14 @@ func TestListClustersSkipsInactive(t *testing.T) {
 	srv := servertest.Start(t)
 	c := srv.ECS(t)
 	ctx := testCtx(t)
-	for _, n := range []string{"a", "b", "c", "d", "e", "f", "g"} {
-		if _, err := c.CreateCluster(ctx, &sdkecs.CreateClusterInput{ClusterName: aws.String(n)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createClusters(t, c, "a", "b", "c", "d", "e", "f", "g")
 	for _, n := range []string{"c", "e", "f"} {
 		if _, err := c.DeleteCluster(ctx, &sdkecs.DeleteClusterInput{Cluster: aws.String(n)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, size := range []int32{1, 2, 3, 4, 5} {
-		var got []string
-		p := sdkecs.NewListClustersPaginator(c, &sdkecs.ListClustersInput{MaxResults: aws.Int32(size)})
-		for p.HasMorePages() {
-			out, err := p.NextPage(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, a := range out.ClusterArns {
-				got = append(got, a[len(a)-1:])
-			}
-		}
-		if !equal(got, []string{"a", "b", "d", "g"}) {
+		if got := clusterNames(t, c, size); !equal(got, []string{"a", "b", "d", "g"}) {
 			t.Errorf("maxResults %d: %v", size, got)
 		}
 	}
@@ -360,18 +345,32 @@ func TestListClustersPageFillsInShortBatch(t *testing.T) {
 	srv := servertest.Start(t)
 	c := srv.ECS(t)
 	ctx := testCtx(t)
-	for _, n := range []string{"a", "b", "c", "d", "e"} {
-		if _, err := c.CreateCluster(ctx, &sdkecs.CreateClusterInput{ClusterName: aws.String(n)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createClusters(t, c, "a", "b", "c", "d", "e")
 	if _, err := c.DeleteCluster(ctx, &sdkecs.DeleteClusterInput{Cluster: aws.String("c")}); err != nil {
 		t.Fatal(err)
 	}
+	if got := clusterNames(t, c, 3); !equal(got, []string{"a", "b", "d", "e"}) {
+		t.Fatalf("listed %v", got)
+	}
+}
+
+func createClusters(t *testing.T, c *sdkecs.Client, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := c.CreateCluster(testCtx(t), &sdkecs.CreateClusterInput{ClusterName: aws.String(n)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// clusterNames pages through ListClusters with the SDK's paginator and
+// returns the one-letter names of the clusters listed.
+func clusterNames(t *testing.T, c *sdkecs.Client, pageSize int32) []string {
+	t.Helper()
 	var got []string
-	p := sdkecs.NewListClustersPaginator(c, &sdkecs.ListClustersInput{MaxResults: aws.Int32(3)})
+	p := sdkecs.NewListClustersPaginator(c, &sdkecs.ListClustersInput{MaxResults: aws.Int32(pageSize)})
 	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
+		out, err := p.NextPage(testCtx(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,7 +378,5 @@ func TestListClustersPageFillsInShortBatch(t *testing.T) {
 			got = append(got, a[len(a)-1:])
 		}
 	}
-	if !equal(got, []string{"a", "b", "d", "e"}) {
-		t.Fatalf("listed %v", got)
-	}
+	return got
 }

@@ -15,14 +15,18 @@ type ClusterCounts struct {
 	// Services by launch type and status (ACTIVE, DRAINING).
 	ActiveServices   map[string]int
 	DrainingServices map[string]int
+	// What keeps DeleteCluster from deleting: instances and services not
+	// INACTIVE, tasks not both last and desired STOPPED.
+	InstancesInUse, ServicesInUse, TasksInUse int
 }
 
 // summary is the part of a task, service or instance record that counting
 // needs; the records themselves are defined by the packages that own them.
 type summary struct {
-	Status     string `json:"status"`
-	LastStatus string `json:"lastStatus"`
-	LaunchType string `json:"launchType"`
+	Status        string `json:"status"`
+	LastStatus    string `json:"lastStatus"`
+	DesiredStatus string `json:"desiredStatus"`
+	LaunchType    string `json:"launchType"`
 }
 
 // CountCluster counts the instances, tasks and services of a cluster.
@@ -37,6 +41,9 @@ func CountCluster(ctx context.Context, r store.Reader, cluster string) (ClusterC
 		if in.Value.Status == "ACTIVE" || in.Value.Status == "DRAINING" {
 			c.RegisteredInstances++
 		}
+		if in.Value.Status != "INACTIVE" {
+			c.InstancesInUse++
+		}
 	}
 	tasks, err := List[summary](ctx, r, TasksPrefix(cluster), store.ListOptions{})
 	if err != nil {
@@ -49,6 +56,9 @@ func CountCluster(ctx context.Context, r store.Reader, cluster string) (ClusterC
 		case "PROVISIONING", "PENDING", "ACTIVATING":
 			c.PendingTasks[t.Value.LaunchType]++
 		}
+		if t.Value.LastStatus != "STOPPED" || t.Value.DesiredStatus != "STOPPED" {
+			c.TasksInUse++
+		}
 	}
 	svcs, err := List[summary](ctx, r, ServicesPrefix(cluster), store.ListOptions{})
 	if err != nil {
@@ -60,6 +70,9 @@ func CountCluster(ctx context.Context, r store.Reader, cluster string) (ClusterC
 			c.ActiveServices[s.Value.LaunchType]++
 		case "DRAINING":
 			c.DrainingServices[s.Value.LaunchType]++
+		}
+		if s.Value.Status != "INACTIVE" {
+			c.ServicesInUse++
 		}
 	}
 	return c, nil

@@ -24,9 +24,6 @@ func ClustersPrefix() string { return clustersPrefix }
 // ClusterKey is the record of cluster name.
 func ClusterKey(name string) string { return clustersPrefix + name }
 
-// TaskDefsPrefix holds every task-definition revision of every family.
-func TaskDefsPrefix() string { return taskDefsPrefix }
-
 // TaskDefFamilyPrefix holds the revisions of one family, in revision order.
 func TaskDefFamilyPrefix(family string) string { return taskDefsPrefix + family + "/" }
 

@@ -67,11 +67,6 @@ func List[T any](ctx context.Context, r store.Reader, prefix string, opts store.
 	return out, nil
 }
 
-// Exists reports whether any key exists under prefix.
-func Exists(ctx context.Context, r store.Reader, prefix string) (bool, error) {
-	kvs, _, err := r.List(ctx, prefix, store.ListOptions{Limit: 1})
-	return len(kvs) > 0, err
-}
 
 // PutOp encodes v as a Put op expecting rev (store.ExpectAbsent, store.ExpectAny
 // or a ModRevision).

@@ -33,18 +33,10 @@ type overlayOperation struct {
 	Output *shapeRef `json:"output"`
 }
 
+// overlayShape is a model shape with the note saying where it comes from.
 type overlayShape struct {
-	Note      string              `json:"note"`
-	Type      string              `json:"type"`
-	Members   map[string]shapeRef `json:"members"`
-	Required  []string            `json:"required"`
-	Member    *shapeRef           `json:"member"`
-	Key       *shapeRef           `json:"key"`
-	Value     *shapeRef           `json:"value"`
-	Enum      []string            `json:"enum"`
-	Union     bool                `json:"union"`
-	Exception bool                `json:"exception"`
-	Fault     bool                `json:"fault"`
+	Note string `json:"note"`
+	shape
 }
 
 // applyOverlay merges the overlay document data into m.
@@ -105,11 +97,8 @@ func addShape(m *model, name string, o overlayShape, order []string) error {
 	if o.Type == "" {
 		return fmt.Errorf("overlay shape %s: not in the model and no type", name)
 	}
-	s := &shape{
-		Type: o.Type, Members: o.Members, Required: o.Required, Member: o.Member, Key: o.Key, Value: o.Value,
-		Enum: o.Enum, Union: o.Union, Exception: o.Exception, Fault: o.Fault,
-		memberOrder: order, note: o.Note,
-	}
+	s := &o.shape
+	s.memberOrder, s.note = order, o.Note
 	if s.Type != "structure" && len(s.Members) > 0 {
 		return fmt.Errorf("overlay shape %s: members on a %s", name, s.Type)
 	}
