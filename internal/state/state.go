@@ -67,7 +67,6 @@ func List[T any](ctx context.Context, r store.Reader, prefix string, opts store.
 	return out, nil
 }
 
-
 // PutOp encodes v as a Put op expecting rev (store.ExpectAbsent, store.ExpectAny
 // or a ModRevision).
 func PutOp(key string, v any, rev int64) (store.Op, error) {
