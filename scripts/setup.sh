@@ -11,7 +11,10 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 
-pkgs=(awscli ca-certificates)
+# awscli: the real AWS CLI for the end-to-end tests. containerd, runc and
+# the CNI plugins run task containers; iptables is what the portmap plugin
+# drives; busybox-static is what test images are built from.
+pkgs=(awscli ca-certificates containerd runc containernetworking-plugins iptables busybox-static)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,6 +28,34 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# containerd must be serving before the agent (or its tests) start: use
+# systemd when it runs, otherwise start the daemon in the background.
+start_containerd() {
+  local sock=/run/containerd/containerd.sock
+  if [ -S "$sock" ] && ctr --address "$sock" version >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: containerd is not running; start it as root (systemctl start containerd)" >&2
+    return 0
+  fi
+  if [ -d /run/systemd/system ] && systemctl start containerd 2>/dev/null; then
+    :
+  else
+    echo "setup: starting containerd in the background (log: /var/log/berth-containerd.log)"
+    nohup containerd >>/var/log/berth-containerd.log 2>&1 &
+  fi
+  for _ in $(seq 1 100); do
+    if ctr --address "$sock" version >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "setup: containerd did not start; see /var/log/berth-containerd.log" >&2
+  exit 1
+}
+start_containerd
 
 go mod download
 mkdir -p bin

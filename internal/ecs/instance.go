@@ -19,18 +19,79 @@ const (
 	InstanceInactive           ContainerInstanceStatus = "INACTIVE"
 )
 
-// ContainerInstance is a machine that runs tasks for a cluster. The agent
-// issue extends it with resources, agent state and versions; attributes and
-// tags are what the API can already change.
+// Resource is one registered resource of a container instance, in ECS's
+// shape: CPU and MEMORY are INTEGER, PORTS and PORTS_UDP are STRINGSET.
+type Resource struct {
+	Name           string   `json:"name"`
+	Type           string   `json:"type"`
+	IntegerValue   int64    `json:"integerValue,omitempty"`
+	LongValue      int64    `json:"longValue,omitempty"`
+	DoubleValue    float64  `json:"doubleValue,omitempty"`
+	StringSetValue []string `json:"stringSetValue,omitzero"`
+}
+
+// VersionInfo is what the agent says about itself at registration.
+type VersionInfo struct {
+	AgentVersion  string `json:"agentVersion,omitempty"`
+	AgentHash     string `json:"agentHash,omitempty"`
+	DockerVersion string `json:"dockerVersion,omitempty"`
+}
+
+// ContainerInstance is a machine that runs tasks for a cluster.
 type ContainerInstance struct {
-	ID            string                  `json:"id"`
-	ARN           string                  `json:"containerInstanceArn"`
-	Cluster       string                  `json:"cluster"`
-	EC2InstanceID string                  `json:"ec2InstanceId,omitempty"`
-	Status        ContainerInstanceStatus `json:"status"`
-	Attributes    []Attribute             `json:"attributes,omitzero"`
-	Tags          []Tag                   `json:"tags,omitzero"`
-	RegisteredAt  time.Time               `json:"registeredAt,omitzero"`
+	ID                  string                  `json:"id"`
+	ARN                 string                  `json:"containerInstanceArn"`
+	Cluster             string                  `json:"cluster"`
+	EC2InstanceID       string                  `json:"ec2InstanceId,omitempty"`
+	Status              ContainerInstanceStatus `json:"status"`
+	StatusReason        string                  `json:"statusReason,omitempty"`
+	Attributes          []Attribute             `json:"attributes,omitzero"`
+	Tags                []Tag                   `json:"tags,omitzero"`
+	RegisteredAt        time.Time               `json:"registeredAt,omitzero"`
+	RegisteredResources []Resource              `json:"registeredResources,omitzero"`
+	VersionInfo         VersionInfo             `json:"versionInfo"`
+	// Owner is the credential name that registered the instance: only it
+	// may act for the instance (report its tasks, hold its agent channel).
+	Owner string `json:"owner,omitempty"`
+	// AgentConnected is true while an agent channel is open; AgentSeenAt is
+	// refreshed by heartbeats, so that a server that died with the channel
+	// open does not leave the instance connected for ever.
+	AgentConnected bool      `json:"agentConnected,omitempty"`
+	AgentSeenAt    time.Time `json:"agentSeenAt,omitzero"`
+	// Version counts the instance's changes, as ECS's version does.
+	Version int64 `json:"version"`
+}
+
+// Registered returns the integer value of a registered resource (CPU, MEMORY).
+func (ci *ContainerInstance) Registered(name string) int64 {
+	for _, r := range ci.RegisteredResources {
+		if r.Name == name {
+			return r.IntegerValue
+		}
+	}
+	return 0
+}
+
+// ReservedPorts returns the host ports registered as reserved for protocol
+// ("tcp" reads PORTS, "udp" PORTS_UDP).
+func (ci *ContainerInstance) ReservedPorts(protocol string) []string {
+	name := "PORTS"
+	if protocol == "udp" {
+		name = "PORTS_UDP"
+	}
+	for _, r := range ci.RegisteredResources {
+		if r.Name == name {
+			return r.StringSetValue
+		}
+	}
+	return nil
+}
+
+// AgentConnectedAt reports whether the instance's agent counts as
+// connected at now: its channel is open and it was heard from within
+// staleAfter.
+func (ci *ContainerInstance) AgentConnectedAt(now time.Time, staleAfter time.Duration) bool {
+	return ci.AgentConnected && now.Sub(ci.AgentSeenAt) <= staleAfter
 }
 
 // TargetTypeContainerInstance is the only attribute target type ECS has.

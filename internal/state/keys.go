@@ -104,3 +104,13 @@ func TasksPrefix(cluster string) string { return tasksPrefix + cluster + "/" }
 
 // ServicesPrefix holds the services of a cluster.
 func ServicesPrefix(cluster string) string { return servicesPrefix + cluster + "/" }
+
+// TaskKey is one task of a cluster.
+func TaskKey(cluster, id string) string { return TasksPrefix(cluster) + id }
+
+// AllTasksPrefix holds the tasks of every cluster (the agent channel
+// watches it for desired-state changes).
+func AllTasksPrefix() string { return tasksPrefix }
+
+// AllInstancesPrefix holds the container instances of every cluster.
+func AllInstancesPrefix() string { return instancesPrefix }
