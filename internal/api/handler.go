@@ -133,7 +133,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, reqID, "", errSerialization(fmt.Sprintf("request body is larger than %d bytes", maxBodyBytes)))
 		return
 	}
-	ctx := r.Context()
+	ctx := withRequestOrigin(r.Context(), r)
 	if h.auth != nil {
 		p, err := h.auth.Authenticate(ctx, r, body)
 		if err != nil {

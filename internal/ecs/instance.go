@@ -106,9 +106,10 @@ var (
 )
 
 // IsBuiltInAttribute reports whether name is one the agent sets (ecs.*,
-// com.amazonaws.ecs.*), which does not count against the custom limit.
+// com.amazonaws.ecs.*, and Berth's own berth.*), which does not count
+// against the custom limit.
 func IsBuiltInAttribute(name string) bool {
-	return strings.HasPrefix(name, "ecs.") || strings.HasPrefix(name, "com.amazonaws.ecs.")
+	return strings.HasPrefix(name, "ecs.") || strings.HasPrefix(name, "com.amazonaws.ecs.") || strings.HasPrefix(name, "berth.")
 }
 
 // ValidateAttribute checks an attribute's name and (optional) value as
