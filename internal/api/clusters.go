@@ -134,6 +134,10 @@ func (h *Handler) deleteCluster(ctx context.Context, in *wire.DeleteClusterReque
 		if !exists || c.Status != ecs.ClusterActive {
 			return nil, ecs.Errorf(ecs.ErrClusterNotFound, "Cluster not found.")
 		}
+		membersRev, err := state.MembersRevision(ctx, h.store, name)
+		if err != nil {
+			return nil, err
+		}
 		counts, err := state.CountCluster(ctx, h.store, name)
 		switch {
 		case err != nil:
@@ -146,7 +150,7 @@ func (h *Handler) deleteCluster(ctx context.Context, in *wire.DeleteClusterReque
 			return nil, ecs.Errorf(ecs.ErrClusterContainsTasks, "The Cluster cannot be deleted while Tasks are active.")
 		}
 		c.Status = ecs.ClusterInactive
-		return nil, nil
+		return []store.Op{store.Check(state.ClusterMembersKey(name), membersRev)}, nil
 	})
 	if err != nil {
 		return nil, err

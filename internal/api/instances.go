@@ -214,7 +214,7 @@ func (h *Handler) registerContainerInstance(ctx context.Context, in *wire.Regist
 		if err != nil {
 			return err
 		}
-		if _, err := h.store.Txn(ctx, op, store.Check(state.ClusterKey(name), crev)); err != nil {
+		if _, err := h.store.Txn(ctx, op, store.Check(state.ClusterKey(name), crev), state.AddMembersOp(name)); err != nil {
 			return err
 		}
 		out = inst

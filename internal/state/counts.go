@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 
 	"github.com/berth/berth/internal/store"
 )
@@ -85,4 +86,24 @@ func Total(m map[string]int) int {
 		n += v
 	}
 	return n
+}
+
+// AddMembersOp is the op every transaction that adds an instance, task or
+// service to cluster includes (see ClusterMembersKey). It never conflicts
+// with other additions.
+func AddMembersOp(cluster string) store.Op {
+	return store.Put(ClusterMembersKey(cluster), []byte("1"), store.ExpectAny)
+}
+
+// MembersRevision returns the revision of the cluster's members key, to be
+// checked by a transaction that relies on a count of the cluster's members.
+func MembersRevision(ctx context.Context, r store.Reader, cluster string) (int64, error) {
+	kv, err := r.Get(ctx, ClusterMembersKey(cluster))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.ExpectAbsent, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return kv.ModRevision, nil
 }

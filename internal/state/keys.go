@@ -16,6 +16,7 @@ const (
 	instancesPrefix       = "/instances/"
 	tasksPrefix           = "/tasks/"
 	servicesPrefix        = "/services/"
+	clusterMembersPrefix  = "/cluster-members/"
 )
 
 // ClustersPrefix holds every cluster record.
@@ -114,3 +115,11 @@ func AllTasksPrefix() string { return tasksPrefix }
 
 // AllInstancesPrefix holds the container instances of every cluster.
 func AllInstancesPrefix() string { return instancesPrefix }
+
+// ClusterMembersKey is touched by every transaction that adds an instance,
+// task or service to a cluster. DeleteCluster checks its revision, read
+// before counting the cluster's members, so that an addition committed
+// between the count and the delete makes the delete retry and count again.
+// (A Check on the cluster record alone cannot do this: additions only
+// Check it, which does not change its revision.)
+func ClusterMembersKey(cluster string) string { return clusterMembersPrefix + cluster }
