@@ -48,8 +48,16 @@ type Config struct {
 	WriteCredentials bool
 	// ShutdownTimeout bounds how long Close waits for requests in flight.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
-	Now             func() time.Time
+	// HeartbeatInterval and ManifestInterval pace the agent channel
+	// (ECS: 30 s and 60 s; tests shorten them).
+	HeartbeatInterval time.Duration
+	ManifestInterval  time.Duration
+	// TaskRetention is how long STOPPED tasks stay describable (ECS: about
+	// an hour); SweepInterval how often they are looked for.
+	TaskRetention time.Duration
+	SweepInterval time.Duration
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // NewConfig returns a Config with defaults.
@@ -62,6 +70,8 @@ func NewConfig() Config {
 		EtcdPrefix:       "/berth/",
 		WriteCredentials: true,
 		ShutdownTimeout:  5 * time.Second,
+		TaskRetention:    time.Hour,
+		SweepInterval:    time.Minute,
 		Logger:           slog.Default(),
 		Now:              time.Now,
 	}

@@ -20,6 +20,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/berth/berth/internal/acs"
 	"github.com/berth/berth/internal/api"
 	"github.com/berth/berth/internal/credential"
 	"github.com/berth/berth/internal/ecs/arn"
@@ -37,6 +38,7 @@ type Server struct {
 	creds *credential.Registry
 	ln    net.Listener
 	http  *http.Server
+	acs   *acs.Handler
 	ready chan struct{}
 
 	closeOnce sync.Once
@@ -120,8 +122,19 @@ func (s *Server) Start(ctx context.Context) error {
 		Logger: s.log,
 		Creds:  creds,
 	})
+	// The agent channel: agents (Berth's and the Amazon ECS agent) hold
+	// their ACS and TCS websockets here, next to the API.
+	s.acs = acs.New(acs.Config{Store: s.store, Auth: auth, Namer: arn.Namer{Region: s.cfg.Region, Account: s.cfg.Account},
+		Logger: s.log, Now: s.cfg.Now, HeartbeatInterval: s.cfg.HeartbeatInterval, ManifestInterval: s.cfg.ManifestInterval})
+	go func() {
+		if err := s.acs.Run(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("agent channel watch stopped", "err", err)
+		}
+	}()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET "+acs.PathACS, s.acs)
+	mux.Handle("GET "+acs.PathTCS, s.acs)
 	mux.Handle("/", h)
 	s.http = &http.Server{
 		Handler:           mux,
@@ -240,6 +253,11 @@ func (s *Server) Close() error {
 			s.cancel()
 		}
 		var errs []error
+		// Agent sessions first: they record their disconnections in the
+		// store, and http.Shutdown does not wait for hijacked connections.
+		if s.acs != nil {
+			s.acs.Close()
+		}
 		if s.http != nil {
 			// Let requests in flight finish; then close what is left (such
 			// as connections a client opened but never used).
