@@ -36,5 +36,23 @@ func operations() map[string]operation {
 		"PutAccountSettingDefault": op((*Handler).putAccountSettingDefault),
 		"DeleteAccountSetting":     op((*Handler).deleteAccountSetting),
 		"ListAccountSettings":      op((*Handler).listAccountSettings),
+
+		// Container instances and the agent's reports (instances.go, statechange.go).
+		"RegisterContainerInstance":     op((*Handler).registerContainerInstance),
+		"DeregisterContainerInstance":   op((*Handler).deregisterContainerInstance),
+		"DescribeContainerInstances":    op((*Handler).describeContainerInstances),
+		"ListContainerInstances":        op((*Handler).listContainerInstances),
+		"UpdateContainerInstancesState": op((*Handler).updateContainerInstancesState),
+		"DiscoverPollEndpoint":          op((*Handler).discoverPollEndpoint),
+		"SubmitTaskStateChange":         op((*Handler).submitTaskStateChange),
+		"SubmitContainerStateChange":    op((*Handler).submitContainerStateChange),
+		"SubmitAttachmentStateChanges":  op((*Handler).submitAttachmentStateChanges),
+
+		// Tasks (tasks.go).
+		"RunTask":       op((*Handler).runTask),
+		"StartTask":     op((*Handler).startTask),
+		"StopTask":      op((*Handler).stopTask),
+		"DescribeTasks": op((*Handler).describeTasks),
+		"ListTasks":     op((*Handler).listTasks),
 	}
 }

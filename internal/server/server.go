@@ -122,6 +122,11 @@ func (s *Server) Start(ctx context.Context) error {
 		Logger: s.log,
 		Creds:  creds,
 	})
+	sweepEvery := s.cfg.SweepInterval
+	if sweepEvery <= 0 {
+		sweepEvery = time.Minute
+	}
+	go h.RunTaskSweeper(ctx, sweepEvery, s.cfg.TaskRetention)
 	// The agent channel: agents (Berth's and the Amazon ECS agent) hold
 	// their ACS and TCS websockets here, next to the API.
 	s.acs = acs.New(acs.Config{Store: s.store, Auth: auth, Namer: arn.Namer{Region: s.cfg.Region, Account: s.cfg.Account},

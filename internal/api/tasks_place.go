@@ -1,0 +1,550 @@
+package api
+
+import (
+	"context"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/berth/berth/internal/api/wire"
+	"github.com/berth/berth/internal/ecs"
+	"github.com/berth/berth/internal/scheduler"
+	"github.com/berth/berth/internal/state"
+	"github.com/berth/berth/internal/store"
+)
+
+// Placement is optimistic, Nomad-style: read a snapshot of the cluster
+// (its instances and their active tasks), let the pure scheduler decide,
+// and commit every new task in one transaction that fails if anything the
+// decision rested on changed. What a task takes of an instance is guarded
+// by a per-instance placement record, rewritten by every commit that
+// places on the instance and read before the tasks are: a concurrent
+// placement on the same instance makes one of the two transactions fail
+// and re-place over a fresh snapshot, so that no instance is overbooked.
+// (Tasks stopping only free resources, so they need no such guard.)
+
+// Keys of the records this file keeps beside the tasks.
+const (
+	taskPlacementsPrefix = "/task-placements/"
+	taskTokensPrefix     = "/task-tokens/"
+)
+
+func taskPlacementKey(cluster, instanceID string) string {
+	return taskPlacementsPrefix + cluster + "/" + instanceID
+}
+
+func taskTokenKey(cluster, token string) string { return taskTokensPrefix + cluster + "/" + token }
+
+// taskTokenLifetime is how long a RunTask clientToken is remembered.
+const taskTokenLifetime = time.Hour
+
+// taskTokenRecord remembers what a RunTask with a clientToken started.
+type taskTokenRecord struct {
+	Hash      string         `json:"hash"`
+	TaskIDs   []string       `json:"taskIds"`
+	Failures  []wire.Failure `json:"failures,omitzero"`
+	CreatedAt time.Time      `json:"createdAt"`
+}
+
+func (r *taskTokenRecord) live(now time.Time) bool { return now.Sub(r.CreatedAt) < taskTokenLifetime }
+
+// taskSnapshot is what one placement attempt read.
+type taskSnapshot struct {
+	clusterRev int64
+	instances  []scheduler.Instance // every instance not INACTIVE
+	byID       map[string]*snapInstance
+}
+
+// snapInstance is one instance of a snapshot, with the revisions the
+// commit checks and its awsvpc addresses.
+type snapInstance struct {
+	ci           ecs.ContainerInstance
+	idx          int   // in taskSnapshot.instances; -1 for INACTIVE ones
+	rev          int64 // of the instance record
+	placementRev int64 // of its placement record; 0: none yet
+	placements   int   // the placement record's counter
+	cidr         netip.Prefix
+	hasCIDR      bool
+	usedAddrs    map[netip.Addr]bool
+}
+
+// freeAddress reports whether an awsvpc task could still get an address.
+func (si *snapInstance) freeAddress() bool {
+	if !si.hasCIDR {
+		return false
+	}
+	_, ok := ecs.AllocateAwsvpcAddress(si.cidr, si.usedAddrs)
+	return ok
+}
+
+// placementSnapshot reads what placing tasks in cluster depends on. The
+// placement records are read first: a task committed after them changes
+// one of them, so the commit catches it even if the task listing below
+// missed it.
+func (h *Handler) placementSnapshot(ctx context.Context, cluster string) (*taskSnapshot, error) {
+	pkvs, _, err := h.store.List(ctx, taskPlacementsPrefix+cluster+"/", store.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	_, crev, err := h.activeCluster(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	insts, err := state.List[ecs.ContainerInstance](ctx, h.store, state.InstancesPrefix(cluster), store.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	trecs, err := state.List[taskPlacementView](ctx, h.store, state.TasksPrefix(cluster), store.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	tasksOn := map[string][]ecs.Task{}
+	for _, r := range trecs {
+		if t := r.Value.task(); t.Active() && t.ContainerInstanceID != "" {
+			tasksOn[t.ContainerInstanceID] = append(tasksOn[t.ContainerInstanceID], t)
+		}
+	}
+	snap := &taskSnapshot{clusterRev: crev, byID: map[string]*snapInstance{}}
+	for _, kv := range pkvs {
+		id := kv.Key[len(taskPlacementsPrefix+cluster+"/"):]
+		n, _ := strconv.Atoi(string(kv.Value))
+		snap.byID[id] = &snapInstance{placementRev: kv.ModRevision, placements: n}
+	}
+	now := h.now()
+	for _, r := range insts {
+		ci := r.Value
+		if ci.ID == "" {
+			continue
+		}
+		si := snap.byID[ci.ID]
+		if si == nil {
+			si = &snapInstance{}
+			snap.byID[ci.ID] = si
+		}
+		si.ci, si.rev, si.idx = ci, r.ModRevision, -1
+		if ci.Status == ecs.InstanceInactive {
+			continue // known (StartTask names it), never a candidate
+		}
+		si.idx = len(snap.instances)
+		si.usedAddrs = map[netip.Addr]bool{}
+		tasks := tasksOn[ci.ID]
+		inst := ciSchedulerInstance(&ci, tasks, now)
+		si.cidr, si.hasCIDR = ecs.ParseAwsvpcCIDR(inst.Attributes[ecs.AttributeAwsvpcCIDR])
+		for i := range tasks {
+			if addr, ok := ecs.TaskAwsvpcAddress(&tasks[i]); ok {
+				si.usedAddrs[addr] = true
+			}
+		}
+		snap.instances = append(snap.instances, inst)
+	}
+	return snap, nil
+}
+
+// taskPlacementView is the part of a task record placement reads: what
+// it holds of its instance (ecs.ComputeInstanceLoad, the awsvpc address)
+// and what constraints and strategies look at. Decoding only this keeps a
+// snapshot of a busy cluster cheap: task records carry their whole task
+// definition.
+type taskPlacementView struct {
+	ID                  string `json:"id"`
+	Cluster             string `json:"cluster"`
+	ContainerInstanceID string `json:"containerInstanceId"`
+	Definition          struct {
+		Family               string          `json:"family"`
+		NetworkMode          ecs.NetworkMode `json:"networkMode"`
+		CPU                  string          `json:"cpu"`
+		Memory               string          `json:"memory"`
+		ContainerDefinitions []struct {
+			Name              string            `json:"name"`
+			CPU               int               `json:"cpu"`
+			Memory            *int              `json:"memory"`
+			MemoryReservation *int              `json:"memoryReservation"`
+			PortMappings      []ecs.PortMapping `json:"portMappings"`
+		} `json:"containerDefinitions"`
+	} `json:"definition"`
+	Ports       []ecs.PortAssignment `json:"ports"`
+	Attachments []ecs.Attachment     `json:"attachments"`
+	LastStatus  ecs.TaskStatus       `json:"lastStatus"`
+	Group       string               `json:"group"`
+	ServiceName string               `json:"serviceName"`
+}
+
+// task returns the view as a (partial) task record.
+func (v *taskPlacementView) task() ecs.Task {
+	t := ecs.Task{ID: v.ID, Cluster: v.Cluster, ContainerInstanceID: v.ContainerInstanceID, Ports: v.Ports,
+		Attachments: v.Attachments, LastStatus: v.LastStatus, Group: v.Group, ServiceName: v.ServiceName}
+	d := &v.Definition
+	t.Definition = ecs.TaskDefinition{Family: d.Family, NetworkMode: d.NetworkMode, CPU: d.CPU, Memory: d.Memory,
+		ContainerDefinitions: make([]ecs.ContainerDefinition, len(d.ContainerDefinitions))}
+	for i, c := range d.ContainerDefinitions {
+		t.Definition.ContainerDefinitions[i] = ecs.ContainerDefinition{Name: c.Name, CPU: c.CPU, Memory: c.Memory,
+			MemoryReservation: c.MemoryReservation, PortMappings: c.PortMappings}
+	}
+	return t
+}
+
+// newTaskRecord builds the record of one task of l placed on si with the
+// dynamic host ports hostPorts. ok is false when an awsvpc task finds no
+// free address on the instance.
+func (h *Handler) newTaskRecord(l *taskLaunch, si *snapInstance, hostPorts []int, now time.Time) (ecs.Task, bool) {
+	id := taskNewID()
+	t := ecs.Task{
+		ID:                   id,
+		ARN:                  h.namer.Task(l.cluster, id),
+		Cluster:              l.cluster,
+		ContainerInstanceID:  si.ci.ID,
+		ContainerInstanceARN: si.ci.ARN,
+		Definition:           l.def,
+		Overrides:            l.overrides,
+		LaunchType:           l.launchType,
+		CPU:                  l.def.CPU,
+		Memory:               l.def.Memory,
+		LastStatus:           ecs.TaskPending,
+		DesiredStatus:        ecs.TaskRunning,
+		StartedBy:            l.startedBy,
+		Group:                l.group,
+		Tags:                 l.tags,
+		AvailabilityZone:     taskAttribute(&si.ci, ecs.AttributeAvailabilityZone),
+		EnableExecuteCommand: l.enableExec,
+		CreatedAt:            now,
+		Version:              1,
+		Seq:                  1,
+	}
+	dyn := 0
+	for _, p := range l.ports {
+		if p.HostPort == 0 && dyn < len(hostPorts) {
+			p.HostPort = hostPorts[dyn]
+			dyn++
+		}
+		t.Ports = append(t.Ports, p)
+	}
+	var eni []ecs.NetworkInterface
+	if l.awsvpc {
+		addr, ok := ecs.AllocateAwsvpcAddress(si.cidr, si.usedAddrs)
+		if !si.hasCIDR || !ok {
+			return ecs.Task{}, false
+		}
+		si.usedAddrs[addr] = true
+		att := ecs.NewENIAttachment(ecs.ENIAttachment{ID: taskUUID(), NetworkInterfaceID: "eni-" + taskRandHex(9)[:17],
+			InstanceID: si.ci.ID, Region: h.namer.Region, Address: addr})
+		t.Attachments = []ecs.Attachment{att}
+		t.LastStatus = ecs.TaskProvisioning
+		eni = []ecs.NetworkInterface{{AttachmentID: att.ID, PrivateIPv4Address: addr.String()}}
+	}
+	for _, c := range l.def.ContainerDefinitions {
+		tc := ecs.TaskContainer{
+			Name:              c.Name,
+			ARN:               h.namer.Container(l.cluster, id, taskUUID()),
+			Image:             c.Image,
+			LastStatus:        ecs.ContainerPending,
+			CPU:               strconv.Itoa(c.CPU),
+			NetworkInterfaces: eni,
+		}
+		if c.Memory != nil {
+			tc.Memory = strconv.Itoa(*c.Memory)
+		}
+		if c.MemoryReservation != nil {
+			tc.MemoryReservation = strconv.Itoa(*c.MemoryReservation)
+		}
+		t.Containers = append(t.Containers, tc)
+	}
+	return t, true
+}
+
+func taskAttribute(ci *ecs.ContainerInstance, name string) string {
+	for _, a := range ci.Attributes {
+		if a.Name == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// commitNewTasks writes tasks in one transaction that also checks the
+// cluster, every instance they go to and its placement record (which it
+// rewrites), plus extra ops.
+func (h *Handler) commitNewTasks(ctx context.Context, cluster string, snap *taskSnapshot, tasks []ecs.Task, extra ...store.Op) error {
+	ops := []store.Op{store.Check(state.ClusterKey(cluster), snap.clusterRev), state.AddMembersOp(cluster)}
+	touched := map[string]bool{}
+	for i := range tasks {
+		t := &tasks[i]
+		put, err := state.PutOp(state.TaskKey(cluster, t.ID), t, store.ExpectAbsent)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, put)
+		if touched[t.ContainerInstanceID] {
+			continue
+		}
+		touched[t.ContainerInstanceID] = true
+		si := snap.byID[t.ContainerInstanceID]
+		expect := si.placementRev
+		if expect == 0 {
+			expect = store.ExpectAbsent
+		}
+		ops = append(ops,
+			store.Check(state.InstanceKey(cluster, si.ci.ID), si.rev),
+			store.Put(taskPlacementKey(cluster, si.ci.ID), []byte(strconv.Itoa(si.placements+1)), expect))
+	}
+	_, err := h.store.Txn(ctx, append(ops, extra...)...)
+	return err
+}
+
+// runTasks places and commits a RunTask's tasks, or replays what an
+// earlier request with the same clientToken started.
+func (h *Handler) runTasks(ctx context.Context, l *taskLaunch, in *wire.RunTaskRequest) ([]ecs.Task, []wire.Failure, error) {
+	var hash string
+	if in.ClientToken != "" {
+		var err error
+		if hash, err = taskRequestHash(in); err != nil {
+			return nil, nil, err
+		}
+	}
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	var tasks []ecs.Task
+	var failures []wire.Failure
+	var replay *taskTokenRecord
+	err := state.Retry(ctx, func() error {
+		now := taskStamp(h.now())
+		tokenKey, tokenExpect := "", int64(0)
+		if in.ClientToken != "" {
+			tokenKey = taskTokenKey(l.cluster, in.ClientToken)
+			rec, rev, err := state.Get[taskTokenRecord](ctx, h.store, tokenKey)
+			switch {
+			case err == nil && rec.live(now):
+				if rec.Hash != hash {
+					return ecs.Errorf(ecs.ErrClient, "The clientToken %q was already used by a RunTask request with different parameters. Use a new clientToken for a new request.", in.ClientToken)
+				}
+				replay = &rec
+				return nil
+			case err == nil: // expired: taken over
+				tokenExpect = rev
+			case errors.Is(err, store.ErrNotFound):
+				tokenExpect = store.ExpectAbsent
+			default:
+				return err
+			}
+		}
+		snap, err := h.placementSnapshot(ctx, l.cluster)
+		if err != nil {
+			return err
+		}
+		tasks, failures, err = h.placeRunTasks(l, snap, rng, now)
+		if err != nil || len(tasks) == 0 {
+			// Nothing started: a retry with the same token may try again.
+			return err
+		}
+		var extra []store.Op
+		if tokenKey != "" {
+			rec := taskTokenRecord{Hash: hash, Failures: failures, CreatedAt: now}
+			for _, t := range tasks {
+				rec.TaskIDs = append(rec.TaskIDs, t.ID)
+			}
+			put, err := state.PutOp(tokenKey, rec, tokenExpect)
+			if err != nil {
+				return err
+			}
+			extra = append(extra, put)
+		}
+		return h.commitNewTasks(ctx, l.cluster, snap, tasks, extra...)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if replay != nil {
+		return h.replayRunTask(ctx, l.cluster, replay)
+	}
+	return tasks, failures, nil
+}
+
+// replayRunTask answers a repeated RunTask with the tasks the first one
+// started (those not yet swept away).
+func (h *Handler) replayRunTask(ctx context.Context, cluster string, rec *taskTokenRecord) ([]ecs.Task, []wire.Failure, error) {
+	var tasks []ecs.Task
+	for _, id := range rec.TaskIDs {
+		t, _, err := state.Get[ecs.Task](ctx, h.store, state.TaskKey(cluster, id))
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		tasks = append(tasks, t)
+	}
+	return tasks, nonNil(rec.Failures), nil
+}
+
+// placeRunTasks decides where a RunTask's tasks go and builds them.
+// awsvpc tasks also need an address on their instance, which the
+// scheduler does not know of: instances without one are no candidates,
+// and when placed tasks find an instance's subnet full, the rest are
+// placed again without it.
+func (h *Handler) placeRunTasks(l *taskLaunch, snap *taskSnapshot, rng *rand.Rand, now time.Time) ([]ecs.Task, []wire.Failure, error) {
+	fails := &taskFailures{}
+	var tasks []ecs.Task
+	var last []scheduler.Failure // the scheduler's reasons for what it could not place
+	noENI := map[string]bool{}   // ACTIVE instances an awsvpc task cannot get an address on
+	cands := snap.instances      // changed in place: the snapshot is this attempt's own
+	for len(tasks) < l.req.Count {
+		if l.awsvpc {
+			for i := range cands {
+				if si := snap.byID[cands[i].ID]; cands[i].Status == string(ecs.InstanceActive) && !si.freeAddress() {
+					cands[i].Status = "NO_FREE_ADDRESS" // no longer a candidate
+					noENI[cands[i].ARN] = true
+				}
+			}
+		}
+		req := l.req
+		req.Count = l.req.Count - len(tasks)
+		res, err := scheduler.Place(cands, req, rng)
+		if errors.Is(err, scheduler.ErrNoContainerInstances) && len(noENI) > 0 {
+			last = nil
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		last = res.Failures
+		dropped := false
+		for _, p := range res.Placements {
+			si := snap.byID[p.InstanceID]
+			t, ok := h.newTaskRecord(l, si, p.HostPorts, now)
+			if !ok {
+				dropped = true
+				continue
+			}
+			tasks = append(tasks, t)
+			consumePlacement(&cands[si.idx], l, &t)
+		}
+		if !dropped {
+			break // the scheduler's answer stands
+		}
+	}
+	for _, f := range last {
+		fails.add(f.InstanceARN, f.Reason)
+	}
+	if len(tasks) < l.req.Count {
+		for _, c := range cands {
+			if noENI[c.ARN] {
+				fails.add(c.ARN, ecs.FailureResourceENI)
+			}
+		}
+	}
+	return tasks, fails.list, nil
+}
+
+// startTasks places one task on each named instance, in order, and
+// commits them.
+func (h *Handler) startTasks(ctx context.Context, l *taskLaunch, refs []string) ([]ecs.Task, []wire.Failure, error) {
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	var tasks []ecs.Task
+	var fails *taskFailures
+	err := state.Retry(ctx, func() error {
+		tasks, fails = nil, &taskFailures{}
+		now := taskStamp(h.now())
+		snap, err := h.placementSnapshot(ctx, l.cluster)
+		if err != nil {
+			return err
+		}
+		for _, ref := range refs {
+			id, ok := h.ciRefID(l.cluster, ref)
+			si := snap.byID[id]
+			if !ok || si == nil || si.ci.ID == "" {
+				missing := ref
+				if ok {
+					missing = h.namer.ContainerInstance(l.cluster, id)
+				}
+				fails.add(missing, ecs.FailureMissing)
+				continue
+			}
+			if si.ci.Status != ecs.InstanceActive {
+				fails.add(si.ci.ARN, string(si.ci.Status))
+				continue
+			}
+			if l.awsvpc && !si.freeAddress() {
+				fails.add(si.ci.ARN, ecs.FailureResourceENI)
+				continue
+			}
+			inst := &snap.instances[si.idx]
+			res, err := scheduler.Place([]scheduler.Instance{*inst}, l.req, rng)
+			if err != nil {
+				return err
+			}
+			if len(res.Placements) == 0 {
+				for _, f := range res.Failures {
+					fails.add(f.InstanceARN, f.Reason)
+				}
+				continue
+			}
+			t, ok := h.newTaskRecord(l, si, res.Placements[0].HostPorts, now)
+			if !ok {
+				fails.add(si.ci.ARN, ecs.FailureResourceENI)
+				continue
+			}
+			tasks = append(tasks, t)
+			consumePlacement(inst, l, &t)
+		}
+		if len(tasks) == 0 {
+			return nil
+		}
+		return h.commitNewTasks(ctx, l.cluster, snap, tasks)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return tasks, fails.list, nil
+}
+
+// consumePlacement takes what t holds from inst, so that a later
+// placement on the same instance in the same request sees it.
+func consumePlacement(inst *scheduler.Instance, l *taskLaunch, t *ecs.Task) {
+	inst.CPU -= l.req.CPU
+	inst.Memory -= l.req.Memory
+	for _, p := range t.Ports {
+		inst.UsedPorts[scheduler.Port{Number: p.HostPort, Protocol: p.Protocol}] = true
+	}
+	inst.Tasks = append(inst.Tasks, scheduler.TaskInfo{Group: t.Group, Family: t.Definition.Family, Status: t.LastStatus.String()})
+}
+
+// taskFailures collects failures, each instance and reason once.
+type taskFailures struct {
+	list []wire.Failure
+}
+
+func (f *taskFailures) add(arn, reason string) {
+	for _, g := range f.list {
+		if g.Arn == arn && g.Reason == reason {
+			return
+		}
+	}
+	f.list = append(f.list, taskFailure(arn, reason))
+}
+
+// taskNewID returns a task id: 32 random hex digits, as ECS's.
+func taskNewID() string { return taskRandHex(16) }
+
+// taskUUID returns a random (version 4) UUID.
+func taskUUID() string {
+	var b [16]byte
+	crand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	s := hex.EncodeToString(b[:])
+	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
+}
+
+func taskRandHex(n int) string {
+	b := make([]byte, n)
+	crand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func taskHashHex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
