@@ -32,6 +32,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	root.AddCommand(serverCmd(stdout, stderr), devCmd(stdout, stderr), credentialsCmd(stdout), versionCmd(stdout))
 	root.AddCommand(benchCmd(stdout, stderr))
+	root.AddCommand(agentCmd(stderr))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -33,11 +32,6 @@ func serverCmd(stdout, stderr io.Writer) *cobra.Command {
 		func(s *server.Server, _ server.Config) {
 			fmt.Fprintf(stdout, "berth server: ECS API at %s\n", s.Endpoint())
 		})
-}
-
-func devCmd(stdout, stderr io.Writer) *cobra.Command {
-	return controlPlaneCmd("dev", "Run Berth on this machine, all in one: control plane with an embedded store", stderr,
-		func(s *server.Server, cfg server.Config) { printDevUsage(stdout, s, cfg) })
 }
 
 // controlPlaneCmd builds a command that runs the server with the shared
@@ -77,25 +71,4 @@ func runServer(cmd *cobra.Command, cfg server.Config, started func(*server.Serve
 	started(s)
 	<-ctx.Done()
 	return s.Close()
-}
-
-func printDevUsage(w io.Writer, s *server.Server, cfg server.Config) {
-	creds := filepath.Join(cfg.DataDir, "credentials")
-	conf := filepath.Join(cfg.DataDir, "config")
-	fmt.Fprintf(w, `Berth is running.
-
-  ECS API endpoint:  %s
-  health check:      %s/healthz
-  credentials:       %s (profile "default", mode 0600)
-  region:            %s
-
-Use it with the AWS CLI:
-
-  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s
-  aws --endpoint-url %s ecs create-cluster --cluster-name demo
-  aws --endpoint-url %s ecs list-clusters
-
-or with any AWS SDK pointed at the endpoint (AWS_ENDPOINT_URL_ECS=%s).
-Stop with Ctrl-C.
-`, s.Endpoint(), s.Endpoint(), creds, cfg.Region, creds, conf, s.Endpoint(), s.Endpoint(), s.Endpoint())
 }

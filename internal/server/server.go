@@ -282,3 +282,41 @@ func (s *Server) Close() error {
 	})
 	return s.closeErr
 }
+
+// EnsureCredential makes sure the non-administrator credential stored in
+// path (profile "default") exists in Berth, creating it under name and
+// writing path (0600) when the file is missing or its key is unknown. It
+// is how `berth dev` gives its agent credentials of its own.
+func (s *Server) EnsureCredential(ctx context.Context, name, path string) (credential.Credential, error) {
+	if c, err := credential.ReadSharedFile(path, "default"); err == nil {
+		if _, err := s.creds.Get(ctx, c.AccessKeyID); err == nil {
+			return c, nil
+		}
+	}
+	// A credential of that name whose file is lost cannot be used: replace it.
+	list, err := s.creds.List(ctx)
+	if err != nil {
+		return credential.Credential{}, fmt.Errorf("list credentials: %w", err)
+	}
+	for _, old := range list {
+		if old.Name == name {
+			if err := s.creds.Delete(ctx, old.AccessKeyID); err != nil {
+				return credential.Credential{}, fmt.Errorf("replace credential %s: %w", name, err)
+			}
+		}
+	}
+	c, err := credential.Generate(rand.Reader, name, false, s.cfg.Now())
+	if err != nil {
+		return credential.Credential{}, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return credential.Credential{}, err
+	}
+	if err := credential.WriteSharedFile(path, "default", c); err != nil {
+		return credential.Credential{}, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := s.creds.Create(ctx, c); err != nil {
+		return credential.Credential{}, fmt.Errorf("create credential %s: %w", name, err)
+	}
+	return c, nil
+}

@@ -148,11 +148,18 @@ type berthProc struct {
 	state   *os.ProcessState
 }
 
-// startBerth runs `berth dev` and returns once /healthz answers 200 and the
-// usage text (with the endpoint) is printed.
+// startBerth runs `berth dev --no-agent` (the control plane alone: these
+// tests run several at once, and one machine holds one agent) and returns
+// once /healthz answers 200 and the usage text (with the endpoint) is
+// printed.
 func startBerth(dataDir, listen string) (*berthProc, error) {
+	return startBerthArgs(dataDir, listen, "--no-agent")
+}
+
+// startBerthArgs runs `berth dev` with extra arguments.
+func startBerthArgs(dataDir, listen string, extra ...string) (*berthProc, error) {
 	b := &berthProc{dataDir: dataDir, listen: listen, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	b.cmd = exec.Command(berthBin, "dev", "--data-dir", dataDir, "--listen", listen)
+	b.cmd = exec.Command(berthBin, append([]string{"dev", "--data-dir", dataDir, "--listen", listen}, extra...)...)
 	b.cmd.Stdout, b.cmd.Stderr = b.stdout, b.stderr
 	if err := b.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start berth dev: %w", err)
