@@ -426,7 +426,7 @@ func (h *Handler) placeRunTasks(l *taskLaunch, snap *taskSnapshot, rng *rand.Ran
 		}
 	}
 	for _, f := range last {
-		fails.add(f.InstanceARN, f.Reason)
+		fails.addDetail(f.InstanceARN, f.Reason, f.Detail)
 	}
 	if len(tasks) < l.req.Count {
 		for _, c := range cands {
@@ -477,7 +477,7 @@ func (h *Handler) startTasks(ctx context.Context, l *taskLaunch, refs []string) 
 			}
 			if len(res.Placements) == 0 {
 				for _, f := range res.Failures {
-					fails.add(f.InstanceARN, f.Reason)
+					fails.addDetail(f.InstanceARN, f.Reason, f.Detail)
 				}
 				continue
 			}
@@ -516,13 +516,17 @@ type taskFailures struct {
 	list []wire.Failure
 }
 
-func (f *taskFailures) add(arn, reason string) {
+func (f *taskFailures) add(arn, reason string) { f.addDetail(arn, reason, "") }
+
+func (f *taskFailures) addDetail(arn, reason, detail string) {
 	for _, g := range f.list {
 		if g.Arn == arn && g.Reason == reason {
 			return
 		}
 	}
-	f.list = append(f.list, taskFailure(arn, reason))
+	w := taskFailure(arn, reason)
+	w.Detail = detail
+	f.list = append(f.list, w)
 }
 
 // taskNewID returns a task id: 32 random hex digits, as ECS's.

@@ -88,6 +88,9 @@ func Place(instances []Instance, req Request, rng *rand.Rand) (Result, error) {
 			res.Failures = make([]Failure, len(states))
 			for i := range states {
 				res.Failures[i] = Failure{InstanceARN: states[i].inst.ARN, Reason: reasons[i]}
+				if reasons[i] == states[i].fixedReason {
+					res.Failures[i].Detail = states[i].detail
+				}
 			}
 			break
 		}
@@ -117,6 +120,7 @@ type instState struct {
 	// fixedReason is AGENT or ATTRIBUTE when that excludes the instance for
 	// the whole call.
 	fixedReason string
+	detail      string // of fixedReason
 	// memberOK caches, per constraint, whether the memberOf conjuncts that
 	// do not look at tasks hold (their answer cannot change during the call).
 	memberOK []bool
@@ -160,8 +164,11 @@ func (pl *plan) initState(st *instState, in *Instance, memberOK []bool, buckets 
 	switch {
 	case !in.AgentConnected:
 		st.fixedReason = ReasonAgent
-	case !pl.hasRequiredAttributes(in):
-		st.fixedReason = ReasonAttribute
+	default:
+		if missing := pl.missingAttribute(in); missing != "" {
+			st.fixedReason = ReasonAttribute
+			st.detail = "The instance lacks the attribute " + missing + " that the task definition requires."
+		}
 	}
 
 	for j, c := range pl.constraints {
@@ -175,14 +182,18 @@ func (pl *plan) initState(st *instState, in *Instance, memberOK []bool, buckets 
 	}
 }
 
-func (pl *plan) hasRequiredAttributes(in *Instance) bool {
+// missingAttribute names the first required attribute in lacks, or "".
+func (pl *plan) missingAttribute(in *Instance) string {
 	for _, r := range pl.required {
 		v, ok := in.Attributes[r.name]
 		if !ok || r.hasValue && v != r.value {
-			return false
+			if r.hasValue {
+				return r.name + "=" + r.value
+			}
+			return r.name
 		}
 	}
-	return true
+	return ""
 }
 
 func (st *instState) isUsed(p Port) bool { return st.used[p] || st.taken[p] }

@@ -264,6 +264,13 @@ func TestPlaceFailureReasons(t *testing.T) {
 		if want[id] != f.Reason {
 			t.Errorf("%s: reason %q, want %q", id, f.Reason, want[id])
 		}
+		wantDetail := ""
+		if f.Reason == ReasonAttribute {
+			wantDetail = "The instance lacks the attribute ecs.capability.x that the task definition requires."
+		}
+		if f.Detail != wantDetail {
+			t.Errorf("%s: detail %q, want %q", id, f.Detail, wantDetail)
+		}
 	}
 	if !slices.IsSortedFunc(r.Failures, func(a, b Failure) int { return strings.Compare(a.InstanceARN, b.InstanceARN) }) {
 		t.Errorf("failures not in instance ID order: %v", r.Failures)

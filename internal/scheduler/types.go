@@ -139,6 +139,9 @@ type Placement struct {
 type Failure struct {
 	InstanceARN string
 	Reason      string
+	// Detail says more where the reason alone does not: for ATTRIBUTE,
+	// which required attribute the instance lacks.
+	Detail string
 }
 
 // Result is what Place decided. len(Placements) < Count means the rest could
