@@ -118,9 +118,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	health := newHealthBook()
 	reporter := &engineReporter{cluster: cfg.Cluster, rep: &stateReporter{api: api, timing: cfg.Timing, log: log.With("component", "reporter")}, health: health}
+	var registryAuth func(string) *runtime.RegistryAuth
+	if cfg.RegistryAuthFile != "" {
+		auths, err := LoadRegistryAuths(cfg.RegistryAuthFile)
+		if err != nil {
+			return err
+		}
+		registryAuth = auths.For
+	}
 	eng, err := engine.New(engine.Config{
 		Cluster: cfg.Cluster, Region: cfg.Region, DataDir: cfg.DataDir, MetadataPort: cfg.MetadataPort,
-		StopTimeout: cfg.ContainerStopTimeout, CleanupWait: cfg.TaskCleanupWait, Log: log.With("component", "engine"),
+		StopTimeout: cfg.ContainerStopTimeout, CleanupWait: cfg.TaskCleanupWait, RegistryAuth: registryAuth,
+		Log: log.With("component", "engine"),
 	}, engine.Deps{Runtime: rt, Network: nm, Store: db, Reporter: reporter})
 	if err != nil {
 		return err

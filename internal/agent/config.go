@@ -98,6 +98,9 @@ type Config struct {
 	Profile string
 	// CAFile holds PEM certificates to trust for an https ServerURL.
 	CAFile string
+	// RegistryAuthFile holds credentials for private registries (see
+	// RegistryAuths); empty means none.
+	RegistryAuthFile string
 
 	// DataDir holds the agent's state (its statedb, network state).
 	DataDir string

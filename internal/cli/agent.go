@@ -59,6 +59,7 @@ func agentFlags(fs *pflag.FlagSet, cfg *agent.Config, attributes *[]string, logL
 	fs.StringVar(&cfg.CredentialsFile, "credentials-file", "", "shared credentials file (default AWS_SHARED_CREDENTIALS_FILE or DATA_DIR/credentials)")
 	fs.StringVar(&cfg.Profile, "profile", cfg.Profile, "profile of the credentials file; AWS_PROFILE by default")
 	fs.StringVar(&cfg.CAFile, "ca-file", "", "PEM certificate(s) to trust for an https --server")
+	fs.StringVar(&cfg.RegistryAuthFile, "registry-auth-file", "", `JSON file (mode 0600) of private registry credentials: {"host:port": {"username": "...", "password": "..."}}`)
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the agent's state")
 	fs.StringVar(&cfg.InstanceID, "instance-id", "", "instance id to register (default derived from /etc/machine-id)")
 	fs.StringVar(&cfg.AvailabilityZone, "availability-zone", "", "availability zone to register (attribute ecs.availability-zone)")

@@ -70,6 +70,7 @@ func devCmd(stdout, stderr io.Writer) *cobra.Command {
 	serverFlags(cmd.Flags(), &cfg, &logLevel)
 	cmd.Flags().BoolVar(&noAgent, "no-agent", false, "run only the control plane (no containers on this machine)")
 	cmd.Flags().StringVar(&acfg.AvailabilityZone, "availability-zone", "", "the agent's ecs.availability-zone attribute")
+	cmd.Flags().StringVar(&acfg.RegistryAuthFile, "registry-auth-file", "", `the agent's private registry credentials: JSON file (mode 0600) {"host:port": {"username": "...", "password": "..."}}`)
 	cmd.Flags().StringVar(&acfg.ContainerdAddress, "containerd-address", acfg.ContainerdAddress, "containerd socket the agent uses")
 	return cmd
 }

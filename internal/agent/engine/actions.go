@@ -152,6 +152,9 @@ func (mt *managedTask) launchPull(i int) {
 	mt.busy[i] = true
 	c := mt.rec.Payload.Containers[i]
 	auth := registryAuth(&c)
+	if auth == nil && mt.e.cfg.RegistryAuth != nil {
+		auth = mt.e.cfg.RegistryAuth(c.Image)
+	}
 	ctx := mt.startCtx
 	mt.e.goWorker(func() {
 		start := mt.e.clock.Now()

@@ -33,6 +33,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth/berth/internal/agent/runtime"
 	"github.com/berth/berth/internal/agentproto"
 	"github.com/berth/berth/internal/ecs"
 )
@@ -70,6 +71,9 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff of failed reports, saves and
 	// releases.
 	RetryMin, RetryMax time.Duration
+	// RegistryAuth, when set, gives pull credentials for images whose
+	// payload carries none (the agent's per-registry credentials).
+	RegistryAuth func(ref string) *runtime.RegistryAuth
 	// Clock defaults to the system clock.
 	Clock Clock
 	// Log defaults to slog.Default().
