@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/containerd/containerd/v2/client"
 	"github.com/spf13/cobra"
 
 	"github.com/berth/berth/internal/agent"
 	"github.com/berth/berth/internal/server"
+	"github.com/berth/berth/internal/testimage"
 )
 
 // devAgentCredential is the name of the credential `berth dev` gives its
@@ -91,11 +93,33 @@ func runDevAgent(ctx context.Context, s *server.Server, cfg server.Config, acfg 
 	if cfg.TLSCertFile != "" {
 		acfg.CAFile = cfg.TLSCertFile
 	}
+	importDemoImage(ctx, acfg, log)
 	err = agent.Run(ctx, acfg, log.With("component", "agent"))
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+// DemoImage is the image `berth dev` makes available to tasks without any
+// registry: a small busybox (sh, httpd, wget, ...) built from the host's
+// /bin/busybox (Debian busybox-static).
+const DemoImage = "berth.local/busybox:latest"
+
+// importDemoImage puts DemoImage into the agent's containerd namespace. A
+// failure only costs the demo image, so it is logged, not fatal.
+func importDemoImage(ctx context.Context, acfg agent.Config, log *slog.Logger) {
+	c, err := client.New(acfg.ContainerdAddress)
+	if err != nil {
+		log.Warn("demo image not imported: containerd unreachable", "image", DemoImage, "err", err)
+		return
+	}
+	defer c.Close()
+	if err := testimage.Import(ctx, c, acfg.ContainerdNamespace, DemoImage); err != nil {
+		log.Warn("demo image not imported", "image", DemoImage, "err", err)
+		return
+	}
+	log.Info("demo image ready for tasks", "image", DemoImage)
 }
 
 func printDevUsage(w io.Writer, s *server.Server, cfg server.Config, withAgent bool) {
@@ -119,7 +143,9 @@ Use it with the AWS CLI:
   aws --endpoint-url %s ecs list-container-instances
   aws --endpoint-url %s ecs run-task --task-definition <family> --count 2
 
+Task definitions may use the local image %s (busybox: sh, httpd, wget, ...).
+
 or with any AWS SDK pointed at the endpoint (AWS_ENDPOINT_URL_ECS=%s).
 Stop with Ctrl-C.
-`, s.Endpoint(), s.Endpoint(), creds, cfg.Region, capacity, creds, conf, s.Endpoint(), s.Endpoint(), s.Endpoint())
+`, s.Endpoint(), s.Endpoint(), creds, cfg.Region, capacity, creds, conf, s.Endpoint(), s.Endpoint(), DemoImage, s.Endpoint())
 }

@@ -1,6 +1,7 @@
 // Package testimage builds small OCI container images for tests from the
 // host's statically linked /bin/busybox (Debian package busybox-static), and
-// gets them into containerd or into an in-process registry.
+// gets them into containerd or into an in-process registry. `berth dev`
+// imports the same image as its local demo image.
 //
 // The default image has one uncompressed layer holding /bin/busybox, a
 // symlink for every applet busybox lists (bin/sh, bin/sleep, usr/bin/env,

@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,27 +18,6 @@ import (
 
 // agentNamespace is the containerd namespace Berth's agent runs tasks in.
 const agentNamespace = "berth"
-
-// webTaskDefinition serves HTTP on a dynamic host port from busybox httpd,
-// as the README's walk-through does.
-func webTaskDefinition(image string) string {
-	td := map[string]any{
-		"family":      "web",
-		"networkMode": "bridge",
-		"containerDefinitions": []map[string]any{{
-			"name":         "web",
-			"image":        image,
-			"cpu":          128,
-			"memory":       64,
-			"essential":    true,
-			"portMappings": []map[string]any{{"containerPort": 8080, "protocol": "tcp"}},
-			"command": []string{"sh", "-c",
-				`mkdir -p /www && echo "hello from $HOSTNAME" > /www/index.html && exec httpd -f -p 8080 -h /www`},
-		}},
-	}
-	b, _ := json.Marshal(td)
-	return string(b)
-}
 
 // startDevWithAgent starts `berth dev` with its agent and waits for the
 // agent's container instance to be ACTIVE and connected.
@@ -154,7 +131,7 @@ func containersOfTask(t *testing.T, taskARN string) int {
 // adopted (same container, no duplicate) and still serves.
 func TestRunTaskWithAgent(t *testing.T) {
 	requireAWS(t)
-	image := testimage.Busybox(t, agentNamespace)
+	testimage.RequireContainerd(t)
 	addr, err := freeAddr()
 	if err != nil {
 		t.Fatal(err)
@@ -163,11 +140,9 @@ func TestRunTaskWithAgent(t *testing.T) {
 	b := startDevWithAgent(t, dataDir, addr)
 	cli := b.cli()
 
-	tdFile := filepath.Join(t.TempDir(), "web.json")
-	if err := os.WriteFile(tdFile, []byte(webTaskDefinition(image)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cli.ok(t, "ecs", "register-task-definition", "--cli-input-json", "file://"+tdFile)
+	// The README's walk-through: its task definition uses the image berth
+	// dev imports (berth.local/busybox:latest) and serves HTTP from httpd.
+	cli.ok(t, "ecs", "register-task-definition", "--cli-input-json", "file://docs/examples/web-taskdef.json")
 
 	run := cli.ok(t, "ecs", "run-task", "--cluster", "default", "--task-definition", "web", "--count", "2")
 	if f, _ := run["failures"].([]any); len(f) != 0 {
