@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/berth/berth/internal/agentproto"
 	"github.com/berth/berth/internal/ecs"
@@ -21,6 +22,9 @@ func TestRestartAdoptsRunningTask(t *testing.T) {
 
 	h.restart()
 	h.rep.setFailing(false)
+	// The new engine may have tried (and failed) once more before the
+	// reporter recovered: move the clock past its retry backoff.
+	h.advanceUntil("RUNNING re-sent", time.Second, func() bool { return len(h.rep.taskChanges(p.ARN)) > 0 })
 	running := h.waitReported(p.ARN, ecs.TaskRunning)
 	if len(running.Containers) != 2 || running.Containers[0].RuntimeID != rid("t1", "app") {
 		t.Errorf("re-sent RUNNING report = %+v", running)
@@ -108,6 +112,7 @@ func TestRestartAfterStopReportLost(t *testing.T) {
 	h.waitKnown(p.ARN, ecs.TaskStopped)
 	h.restart()
 	h.rep.setFailing(false)
+	h.advanceUntil("STOPPED re-sent", time.Second, func() bool { return len(h.rep.taskChanges(p.ARN)) > 1 })
 	h.waitReported(p.ARN, ecs.TaskStopped)
 	h.advanceUntil("cleanup", 0, func() bool { h.clock.Advance(h.cfg.CleanupWait); return len(h.eng.Tasks()) == 0 })
 }

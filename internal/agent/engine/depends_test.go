@@ -160,3 +160,46 @@ func TestStartPeriodFailuresDoNotCount(t *testing.T) {
 		t.Errorf("health = %v during the start period", st)
 	}
 }
+
+// TestNextWakeUsesTheStepTime: a probe that falls due between a step and
+// the owner's choice of its next wake-up must still wake it (it once slept
+// forever, the probe planned as an action nobody would take).
+func TestNextWakeUsesTheStepTime(t *testing.T) {
+	clock := newFakeClock()
+	e := &Engine{cfg: Config{Cluster: "c", CleanupWait: time.Hour}, clock: clock, log: testLogger()}
+	app := ctr("app", true)
+	app.DockerConfig = healthConfig("true", time.Second, 0, 3)
+	rec := newRecord(payload("t1", app), clock.Now())
+	rec.State.Apply(taskstate.Event{Container: "app", Status: taskstate.ContainerRunning, At: clock.Now()})
+	mt := newManagedTask(e, rec, false)
+	mt.now = clock.Now() // the step acted before the probe was due
+	clock.Advance(2 * time.Second)
+	if got, want := mt.nextWake(), rec.State.Containers[0].StartedAt.Add(time.Second); !got.Equal(want) {
+		t.Errorf("nextWake = %v, want %v (the probe's due time)", got, want)
+	}
+}
+
+// TestNextWakeIgnoresPastTimes: deadlines already due at the last step
+// (cleanup waiting for an acknowledgement, retries with their work in
+// flight) must not make the owner wake again and again.
+func TestNextWakeIgnoresPastTimes(t *testing.T) {
+	clock := newFakeClock()
+	e := &Engine{cfg: Config{Cluster: "c", CleanupWait: time.Hour}, clock: clock, log: testLogger()}
+	rec := newRecord(payload("t1", ctr("app", true)), clock.Now())
+	rec.State.Apply(taskstate.Event{Container: "app", Status: taskstate.ContainerStopped, At: clock.Now()})
+	rec.StoppedAt = clock.Now()
+	mt := newManagedTask(e, rec, false)
+	clock.Advance(2 * time.Hour) // cleanup is overdue, but STOPPED is not acknowledged
+	mt.now = clock.Now()
+	mt.reportBusy = true
+	mt.reportRetry.at = mt.now.Add(-time.Second)
+	mt.releaseRetry.at = mt.now.Add(-time.Minute)
+	mt.stopRetryAt[0] = mt.now.Add(-time.Second)
+	if got := mt.nextWake(); !got.IsZero() {
+		t.Errorf("nextWake = %v, want none (only a message can help)", got)
+	}
+	mt.reportRetry.at = mt.now.Add(time.Second)
+	if got := mt.nextWake(); !got.Equal(mt.now.Add(time.Second)) {
+		t.Errorf("nextWake = %v, want the pending retry", got)
+	}
+}

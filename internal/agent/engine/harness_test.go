@@ -145,7 +145,8 @@ func (h *harness) advanceUntil(what string, step time.Duration, cond func() bool
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out advancing the clock until %s", what)
+			s, _ := h.eng.Task(taskARN("t1"))
+			h.t.Fatalf("timed out advancing the clock until %s (clock %v, calls %v, t1 %+v)", what, h.clock.Now(), h.rt.allCalls(), s)
 		}
 		h.clock.Advance(step)
 		time.Sleep(time.Millisecond)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -63,6 +64,12 @@ func TestIntegrationBridgeTask(t *testing.T) {
 	if err != nil {
 		t.Skipf("network manager unavailable: %v", err)
 	}
+	t.Cleanup(func() {
+		// The network package keeps its bridges; drop the test's.
+		if ip, err := exec.LookPath("ip"); err == nil {
+			exec.Command(ip, "link", "del", ncfg.BridgeName).Run()
+		}
+	})
 	store := statedb.NewMemory()
 	rep := &fakeReporter{}
 	cfg := Config{Cluster: "itest", Region: "eu-west-1", DataDir: dataDir, MetadataPort: 51679,

@@ -52,6 +52,7 @@ type managedTask struct {
 	stopRetryAt  map[int]time.Time
 	stopSent     map[int]bool // a Stop succeeded: only the exit is awaited
 	finished     bool
+	now          time.Time // when the last step acted
 }
 
 func newManagedTask(e *Engine, rec *record, adopted bool) *managedTask {
@@ -221,6 +222,7 @@ func (mt *managedTask) run() {
 // step saves, acts, reports and publishes, as the state requires.
 func (mt *managedTask) step() {
 	now := mt.e.clock.Now()
+	mt.now = now
 	if mt.rec.State.Desired >= ecs.TaskStopped {
 		mt.cancelStart() // abandon pulls and setup in progress
 	}
@@ -282,16 +284,21 @@ func (r *retrier) fail(now time.Time, lo, hi time.Duration) {
 func (r *retrier) reset()                 { *r = retrier{} }
 func (r *retrier) due(now time.Time) bool { return r.at.IsZero() || !now.Before(r.at) }
 
-// nextWake is when the owner must act even if no message comes.
+// nextWake is when the owner must act even if no message comes: the
+// earliest time after the last step (mt.now) at which something falls due.
+// Times at or before mt.now were due for that step, which acted on them or
+// is waiting for a message (a worker's result) to; counting them would
+// spin the owner. Planning at mt.now rather than the current time matters
+// too: something that fell due since must come out as a wake-up time (in
+// the past, so the timer fires at once), not as an action nobody takes.
 func (mt *managedTask) nextWake() time.Time {
 	var wake time.Time
 	earliest := func(t time.Time) {
-		if !t.IsZero() && (wake.IsZero() || t.Before(wake)) {
+		if t.After(mt.now) && (wake.IsZero() || t.Before(wake)) {
 			wake = t
 		}
 	}
-	now := mt.e.clock.Now()
-	earliest(mt.rec.State.Plan(now).WakeAt)
+	earliest(mt.rec.State.Plan(mt.now).WakeAt)
 	earliest(mt.saveRetry.at)
 	earliest(mt.reportRetry.at)
 	earliest(mt.releaseRetry.at)
@@ -373,6 +380,7 @@ func (mt *managedTask) handle(m any) {
 		if m.err != nil {
 			output = m.err.Error()
 		}
+		mt.log.Debug("health probe", "container", mt.name(m.index), "code", code, "error", m.err)
 		if st.RecordProbe(mt.name(m.index), m.at, code, output) {
 			c := &st.Containers[m.index]
 			mt.log.Info("container health changed", "container", c.Name, "health", c.Health.Status)
@@ -399,6 +407,7 @@ func (mt *managedTask) handle(m any) {
 			mt.log.Warn("releasing task resources failed; will retry", "error", m.err)
 			mt.releaseRetry.fail(now, mt.e.cfg.RetryMin, mt.e.cfg.RetryMax)
 		} else {
+			mt.releaseRetry.reset()
 			mt.rec.TornDown = true
 			mt.dirty = true
 		}
@@ -504,6 +513,7 @@ const OOMReason = "OutOfMemoryError: Container killed due to memory usage"
 
 // exited records a container's exit.
 func (mt *managedTask) exited(i int, ex runtime.Exit) {
+	delete(mt.stopRetryAt, i)
 	c := &mt.rec.State.Containers[i]
 	if c.Known >= taskstate.ContainerStopped {
 		return

@@ -28,8 +28,8 @@ import (
 	cni "github.com/containerd/go-cni"
 )
 
-// cleanupTimeout bounds the undo of a failed Setup, which runs even when the
-// caller's context is already cancelled.
+// cleanupTimeout bounds the plugins' ADD and the undo of a failed Setup,
+// which run even when the caller's context is already cancelled.
 const cleanupTimeout = 30 * time.Second
 
 // Attachment describes a task's network, as the control plane shows it
@@ -201,7 +201,17 @@ func (m *Manager) Setup(ctx context.Context, id, mode string, ports []PortMappin
 
 	n := m.network(mode)
 	cniOpts := append(portOpts(mode, ports), want.cniOpts()...)
-	res, err := n.cni.Setup(ctx, id, path, cniOpts...)
+	// The plugins run to completion even when ctx ends: one killed halfway
+	// leaves the host half configured (the bridge plugin killed between
+	// attaching the first veth and setting the bridge's own MAC leaves a
+	// bridge whose MAC is zero once the veth goes, and the next ADD fails).
+	// A Setup whose ctx ended is undone below once the plugins return.
+	addCtx, cancelAdd := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	res, err := n.cni.Setup(addCtx, id, path, cniOpts...)
+	cancelAdd()
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
 	if err == nil {
 		err = fillAttachment(&att, res, n.subnet)
 	}
