@@ -124,6 +124,34 @@ func containersOfTask(t *testing.T, taskARN string) int {
 	return len(list)
 }
 
+// removeTaskContainers deletes the containers of tasks a test ran: the
+// agent keeps stopped tasks' containers for an hour, longer than the
+// test's berth dev lives.
+func removeTaskContainers(t *testing.T, taskARNs []string) {
+	c, err := client.New(testimage.Socket)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer c.Close()
+	ctx := namespaces.WithNamespace(context.Background(), agentNamespace)
+	for _, arn := range taskARNs {
+		list, err := c.Containers(ctx, fmt.Sprintf(`labels."com.amazonaws.ecs.task-arn"==%q`, arn))
+		if err != nil {
+			t.Log(err)
+			continue
+		}
+		for _, ctr := range list {
+			if task, err := ctr.Task(ctx, nil); err == nil {
+				task.Delete(ctx, client.WithProcessKill)
+			}
+			if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil {
+				t.Logf("remove container %s: %v", ctr.ID(), err)
+			}
+		}
+	}
+}
+
 // TestRunTaskWithAgent is the issue's "must show" with the real aws CLI:
 // run-task --count 2 → wait tasks-running → both containers answer on their
 // host ports → stop-task → STOPPED with exit codes and the reason. Then
@@ -149,6 +177,7 @@ func TestRunTaskWithAgent(t *testing.T) {
 		t.Fatalf("run-task failures: %v", f)
 	}
 	arns := taskARNs(t, run)
+	t.Cleanup(func() { removeTaskContainers(t, arns) })
 	if len(arns) != 2 {
 		t.Fatalf("run-task started %d tasks, want 2", len(arns))
 	}
