@@ -143,9 +143,8 @@ Use it with the AWS CLI:
   aws --endpoint-url %s ecs list-container-instances
   aws --endpoint-url %s ecs run-task --task-definition <family> --count 2
 
-Task definitions may use the local image %s (busybox: sh, httpd, wget, ...).
-
 or with any AWS SDK pointed at the endpoint (AWS_ENDPOINT_URL_ECS=%s).
+Task definitions may use the local image %s (busybox: sh, httpd, wget, ...).
 Stop with Ctrl-C.
-`, s.Endpoint(), s.Endpoint(), creds, cfg.Region, capacity, creds, conf, s.Endpoint(), s.Endpoint(), DemoImage, s.Endpoint())
+`, s.Endpoint(), s.Endpoint(), creds, cfg.Region, capacity, creds, conf, s.Endpoint(), s.Endpoint(), s.Endpoint(), DemoImage)
 }

@@ -19,7 +19,8 @@ func TestDevStartup(t *testing.T) {
 		"ECS API endpoint:  " + shared.endpoint() + "\n",
 		"health check:      " + shared.endpoint() + "/healthz\n",
 		"credentials:       " + filepath.Join(shared.dataDir, "credentials"),
-		"aws --endpoint-url " + shared.endpoint() + " ecs create-cluster",
+		"aws --endpoint-url " + shared.endpoint() + " ecs list-container-instances",
+		"capacity:          none (--no-agent)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("berth dev's output lacks %q:\n%s", want, out)
