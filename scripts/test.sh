@@ -16,4 +16,5 @@ fuzz ./internal/api/wire FuzzDecodeRegisterTaskDefinition
 fuzz ./internal/ecs FuzzValidateTaskDefinition
 fuzz ./internal/api/sigv4 FuzzParseAuthorization
 fuzz ./internal/api FuzzHandler
+fuzz ./internal/scheduler FuzzParseExpression
 echo "test.sh: all tests passed"
