@@ -22,9 +22,21 @@ import (
 // otherwise).
 func ServeRegistry(t testing.TB, username, password string) string {
 	t.Helper()
+	host, stop, err := StartRegistry(username, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return host
+}
+
+// StartRegistry is ServeRegistry for callers without a testing.TB (a
+// package-wide harness): it returns the host:port and the function that
+// stops the registry.
+func StartRegistry(username, password string) (host string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("listen: %v", err)
+		return "", nil, fmt.Errorf("listen: %w", err)
 	}
 	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	if username != "" {
@@ -32,8 +44,7 @@ func ServeRegistry(t testing.TB, username, password string) string {
 	}
 	srv := &http.Server{Handler: h}
 	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String()
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
 func basicAuth(next http.Handler, username, password string) http.Handler {

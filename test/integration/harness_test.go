@@ -67,10 +67,14 @@ type env struct {
 	logFile *os.File
 	log     *slog.Logger
 
-	srv         *server.Server
-	admin       *sdkecs.Client
-	agentCfg    agent.Config
-	instanceARN string
+	srv   *server.Server
+	admin *sdkecs.Client
+	// privateRegistry wants privateUser/privatePassword, which the agent
+	// holds in its --registry-auth-file.
+	privateRegistry string
+	stopRegistry    func()
+	agentCfg        agent.Config
+	instanceARN     string
 
 	mu  sync.Mutex
 	run *agentRun // the agent running now; nil while stopped
@@ -237,6 +241,14 @@ func start() (*env, error) {
 	if err := os.MkdirAll(ac.DataDir, 0o700); err != nil {
 		return e, err
 	}
+	if e.privateRegistry, e.stopRegistry, err = testimage.StartRegistry(privateUser, privatePassword); err != nil {
+		return e, err
+	}
+	ac.RegistryAuthFile = filepath.Join(ac.DataDir, "registry-auth.json")
+	authJSON := fmt.Sprintf(`{%q: {"username": %q, "password": %q}}`, e.privateRegistry, privateUser, privatePassword)
+	if err := os.WriteFile(ac.RegistryAuthFile, []byte(authJSON), 0o600); err != nil {
+		return e, err
+	}
 	if _, err := e.srv.EnsureCredential(ctx, "integ-agent", filepath.Join(ac.DataDir, "credentials")); err != nil {
 		return e, fmt.Errorf("agent credential: %w", err)
 	}
@@ -393,6 +405,9 @@ func (e *env) close() error {
 	}
 	if e.srv != nil {
 		e.srv.Close()
+	}
+	if e.stopRegistry != nil {
+		e.stopRegistry()
 	}
 	if e.logFile != nil {
 		e.logFile.Close()

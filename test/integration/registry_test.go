@@ -12,16 +12,17 @@ import (
 	"github.com/berth/berth/internal/testimage"
 )
 
+// privateUser and privatePassword guard the harness's private registry;
+// the agent holds them in its --registry-auth-file.
+const (
+	privateUser     = "integ"
+	privatePassword = "s3cret"
+)
+
 // TestRegistryPull pulls task images from in-process registries on
-// 127.0.0.1.
-//
-// Berth has no way yet to give the agent credentials for a private
-// registry: the agent's Config has no registry-auth option, and the
-// control plane does not turn a container's repositoryCredentials into
-// the payload's registryAuthentication (the engine would use one of type
-// "berth"). So a registry that wants credentials refuses the pull; the
-// subtest checks that the task then fails with a clear reason. When
-// credentials exist, that subtest must run the image instead.
+// 127.0.0.1: anonymously, with the agent's per-registry credentials
+// (--registry-auth-file, like the ECS agent's ECS_ENGINE_AUTH_DATA), and
+// from a registry whose credentials the agent lacks (a clear failure).
 func TestRegistryPull(t *testing.T) {
 	t.Parallel()
 	e := integ(t)
@@ -48,10 +49,24 @@ func TestRegistryPull(t *testing.T) {
 		}
 	})
 
+	t.Run("private with the agent's credentials", func(t *testing.T) {
+		t.Parallel()
+		mark := token()
+		if _, err := testimage.Push(context.Background(), e.privateRegistry, "integ/private", "v1",
+			testimage.WithAuth(privateUser, privatePassword), testimage.WithFile("/marker", []byte(mark), 0o644)); err != nil {
+			t.Fatal(err)
+		}
+		c := shell("app", `[ "$(cat /marker)" = `+mark+` ]`)
+		c.Image = aws.String(e.privateRegistry + "/integ/private:v1")
+		td := e.register(t, &sdkecs.RegisterTaskDefinitionInput{Family: aws.String("pull-private-ok"), ContainerDefinitions: []types.ContainerDefinition{c}})
+		task := e.waitStopped(t, e.runTask(t, td))
+		e.wantExit(t, task, "app", 0)
+	})
+
 	t.Run("private without credentials", func(t *testing.T) {
 		t.Parallel()
-		host := testimage.ServeRegistry(t, "integ", "s3cret")
-		if _, err := testimage.Push(context.Background(), host, "integ/private", "v1", testimage.WithAuth("integ", "s3cret")); err != nil {
+		host := testimage.ServeRegistry(t, "other", "s3cret")
+		if _, err := testimage.Push(context.Background(), host, "integ/private", "v1", testimage.WithAuth("other", "s3cret")); err != nil {
 			t.Fatal(err)
 		}
 		c := shell("app", "exit 0")
