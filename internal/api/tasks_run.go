@@ -226,6 +226,9 @@ func (h *Handler) prepareLaunch(ctx context.Context, in launchInput) (*taskLaunc
 	if err != nil {
 		return nil, err
 	}
+	if err := ecs.CheckRunnable(&def); err != nil {
+		return nil, err
+	}
 	l := &taskLaunch{
 		cluster:    c.Name,
 		def:        def,

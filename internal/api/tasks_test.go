@@ -430,6 +430,9 @@ func TestRunTaskRejections(t *testing.T) {
 	e.def(t, "job", "", tkContainer("c", 128, 128))
 	e.def(t, "vpc", types.NetworkModeAwsvpc, tkContainer("c", 128, 128))
 	e.def(t, "gone", "", tkContainer("c", 128, 128))
+	tty := tkContainer("c", 128, 128)
+	tty.PseudoTerminal = aws.Bool(true)
+	e.def(t, "tty", "", tty)
 	if _, err := e.c.DeregisterTaskDefinition(e.ctx, &sdkecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String("gone:1")}); err != nil {
 		t.Fatal(err)
 	}
@@ -478,6 +481,8 @@ func TestRunTaskRejections(t *testing.T) {
 			"InvalidParameterException", []string{"expression"}},
 		{"bad strategy field", sdkecs.RunTaskInput{PlacementStrategy: []types.PlacementStrategy{{Type: types.PlacementStrategyTypeBinpack, Field: aws.String("disk")}}},
 			"InvalidParameterException", []string{"placementStrategy[0].field"}},
+		{"setting the agent cannot honour", sdkecs.RunTaskInput{TaskDefinition: aws.String("tty")}, "InvalidParameterException",
+			[]string{"containerDefinitions[0].pseudoTerminal (container c) is not supported by Berth's agent yet"}},
 		{"volume configurations", sdkecs.RunTaskInput{VolumeConfigurations: []types.TaskVolumeConfiguration{{Name: aws.String("v")}}}, "InvalidParameterException", []string{"volumeConfigurations"}},
 	}
 	for _, tt := range tests {
