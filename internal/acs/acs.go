@@ -2,12 +2,11 @@ package acs
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
 	"github.com/berth/berth/internal/agentproto"
@@ -446,11 +445,4 @@ func (s *acsSession) keepRunning(ctx context.Context, taskARN string) (bool, err
 }
 
 // newMessageID returns a random UUID (version 4), as ECS's message ids are.
-func newMessageID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	s := hex.EncodeToString(b[:])
-	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
-}
+func newMessageID() string { return uuid.NewString() }

@@ -9,8 +9,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +17,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/berth/berth/internal/api/sigv4"
 	"github.com/berth/berth/internal/ecs/arn"
@@ -259,9 +259,4 @@ func (h *Handler) ownARN(ref string) bool {
 	return err == nil && a.Region == h.namer.Region && a.Account == h.namer.Account
 }
 
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	s := hex.EncodeToString(b[:])
-	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
-}
+func newRequestID() string { return uuid.NewString() }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/berth/berth/internal/api/wire"
 	"github.com/berth/berth/internal/ecs"
 	"github.com/berth/berth/internal/scheduler"
@@ -533,14 +535,7 @@ func (f *taskFailures) addDetail(arn, reason, detail string) {
 func taskNewID() string { return taskRandHex(16) }
 
 // taskUUID returns a random (version 4) UUID.
-func taskUUID() string {
-	var b [16]byte
-	crand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	s := hex.EncodeToString(b[:])
-	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
-}
+func taskUUID() string { return uuid.NewString() }
 
 func taskRandHex(n int) string {
 	b := make([]byte, n)
