@@ -31,7 +31,9 @@ func TestCheckRunnable(t *testing.T) {
 		{"resourceRequirements", func(d *TaskDefinition) {
 			d.ContainerDefinitions[0].ResourceRequirements = []ResourceRequirement{{Type: "GPU", Value: "1"}}
 		}, "containerDefinitions[0].resourceRequirements"},
-		{"no-new-privileges", func(d *TaskDefinition) { d.ContainerDefinitions[0].DockerSecurityOptions = []string{"no-new-privileges"} }, `dockerSecurityOptions "no-new-privileges"`},
+		{"no-new-privileges", func(d *TaskDefinition) {
+			d.ContainerDefinitions[0].DockerSecurityOptions = []string{"no-new-privileges"}
+		}, `dockerSecurityOptions "no-new-privileges"`},
 		{"devices", func(d *TaskDefinition) {
 			d.ContainerDefinitions[0].LinuxParameters = &LinuxParameters{Devices: []Device{{HostPath: "/dev/fuse"}}}
 		}, "linuxParameters.devices"},
