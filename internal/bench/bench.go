@@ -1,4 +1,7 @@
-// Package bench is a load generator for Berth's ECS API. It drives a
+// Package bench measures Berth. `berth bench tasks` (taskstart.go) times
+// task starts — RunTask until RUNNING on an in-process server and agent —
+// beside `ctr run -d` of the same image with the same networking (ctr.go).
+// The rest of this file is the load generator for Berth's ECS API. It drives a
 // running server over HTTP (AWS JSON 1.1, SigV4 signed) from many
 // concurrent clients, and reports per operation the request count, errors,
 // throughput and latency percentiles, and the CPU the load generator (and
