@@ -191,9 +191,12 @@ func TestRunTaskWithAgent(t *testing.T) {
 		}
 		port := hostPort(t, task)
 		ports[port] = true
+		// The container's hostname is its runtime id's first 12 characters
+		// (the task id's): the answer proves the port reaches this task.
 		body := httpGet(t, "http://127.0.0.1:"+port+"/")
-		if !strings.HasPrefix(body, "hello from ") {
-			t.Fatalf("127.0.0.1:%s answered %q", port, body)
+		taskID := task["taskArn"].(string)[strings.LastIndex(task["taskArn"].(string), "/")+1:]
+		if strings.TrimSpace(body) != "hello from "+taskID[:12] {
+			t.Fatalf("127.0.0.1:%s answered %q, want hello from %s", port, body, taskID[:12])
 		}
 		if rt, _ := container0(t, task)["runtimeId"].(string); rt == "" {
 			t.Errorf("container has no runtimeId: %v", container0(t, task))
