@@ -258,6 +258,19 @@ func TestInit(t *testing.T) {
 	cs2 := h.spec(t, "sleep", "1000")
 	cs2.Init = true
 	h.start(t, cs2)
+	// Until the init has started its child it has no signal handlers, and
+	// a PID 1 without handlers ignores SIGTERM: wait for the child first.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, err := h.r.Exec(context.Background(), cs2.ID, []string{"pidof", "sleep"}, 5*time.Second)
+		if err == nil && code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the init's child never ran: exit %d, %v", code, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := h.r.Stop(context.Background(), cs2.ID, time.Minute); err != nil {
 		t.Fatal(err)
 	}
