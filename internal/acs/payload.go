@@ -147,13 +147,17 @@ func payloadContainer(cd *ecs.ContainerDefinition, containerARN string, mode ecs
 	if cd.Privileged != nil {
 		c.Privileged = new(*cd.Privileged)
 	}
-	if lp := cd.LinuxParameters; lp != nil && (lp.InitProcessEnabled != nil || lp.SharedMemorySize != nil) {
+	if lp := cd.LinuxParameters; lp != nil && (lp.InitProcessEnabled != nil || lp.SharedMemorySize != nil || len(lp.Tmpfs) > 0) {
 		c.LinuxParameters = &agentproto.LinuxParameters{}
 		if lp.InitProcessEnabled != nil {
 			c.LinuxParameters.InitProcessEnabled = new(*lp.InitProcessEnabled)
 		}
 		if lp.SharedMemorySize != nil {
 			c.LinuxParameters.SharedMemorySize = new(*lp.SharedMemorySize)
+		}
+		for _, t := range lp.Tmpfs {
+			c.LinuxParameters.Tmpfs = append(c.LinuxParameters.Tmpfs, agentproto.Tmpfs{
+				ContainerPath: t.ContainerPath, Size: t.Size, MountOptions: cloneStrings(t.MountOptions)})
 		}
 	}
 	cfg := agentproto.DockerContainerConfig{
@@ -202,6 +206,10 @@ func dockerHealthcheck(hc *ecs.HealthCheck) *agentproto.DockerHealthcheck {
 	}
 }
 
+// dockerHostConfig gathers the settings Docker takes in its host config:
+// memory reservation, ulimits, read-only root, init, capabilities, and
+// extraHosts ("hostname:ip"), dnsServers and dnsSearchDomains as Docker's
+// ExtraHosts, Dns and DnsSearch.
 func dockerHostConfig(cd *ecs.ContainerDefinition) agentproto.DockerHostConfig {
 	var hc agentproto.DockerHostConfig
 	if cd.MemoryReservation != nil {
@@ -211,6 +219,11 @@ func dockerHostConfig(cd *ecs.ContainerDefinition) agentproto.DockerHostConfig {
 		hc.Ulimits = append(hc.Ulimits, agentproto.DockerUlimit{Name: u.Name, Soft: int64(u.SoftLimit), Hard: int64(u.HardLimit)})
 	}
 	hc.ReadonlyRootfs = deref(cd.ReadonlyRootFilesystem)
+	for _, h := range cd.ExtraHosts {
+		hc.ExtraHosts = append(hc.ExtraHosts, h.Hostname+":"+h.IPAddress)
+	}
+	hc.DNS = cloneStrings(cd.DNSServers)
+	hc.DNSSearch = cloneStrings(cd.DNSSearchDomains)
 	if lp := cd.LinuxParameters; lp != nil {
 		if lp.InitProcessEnabled != nil {
 			hc.Init = new(*lp.InitProcessEnabled)

@@ -193,6 +193,66 @@ func TestPayloadTaskFields(t *testing.T) {
 				t.Errorf("linuxParameters %+v", lp)
 			}
 		}},
+		{"extra hosts and DNS as Docker host config", func(t *ecs.Task) {
+			c := &t.Definition.ContainerDefinitions[0]
+			c.ExtraHosts = []ecs.HostEntry{{Hostname: "db.internal", IPAddress: "10.0.0.5"}, {Hostname: "v6", IPAddress: "fd00::1"}}
+			c.DNSServers = []string{"10.0.0.2", "10.0.0.3"}
+			c.DNSSearchDomains = []string{"svc.local", "corp"}
+		}, func(t *testing.T, got agentproto.Task) {
+			raw := got.Containers[0].DockerConfig.HostConfig
+			for _, frag := range []string{`"ExtraHosts":["db.internal:10.0.0.5","v6:fd00::1"]`, `"Dns":["10.0.0.2","10.0.0.3"]`, `"DnsSearch":["svc.local","corp"]`} {
+				if !strings.Contains(raw, frag) {
+					t.Errorf("hostConfig %s lacks %s", raw, frag)
+				}
+			}
+		}},
+		{"tmpfs and shared memory as linux parameters", func(t *ecs.Task) {
+			t.Definition.ContainerDefinitions[0].LinuxParameters = &ecs.LinuxParameters{SharedMemorySize: new(128), Tmpfs: []ecs.Tmpfs{
+				{ContainerPath: "/run", Size: 64, MountOptions: []string{"exec", "mode=0755"}}, {ContainerPath: "/cache", Size: 16}}}
+		}, func(t *testing.T, got agentproto.Task) {
+			c := got.Containers[0]
+			want := &agentproto.LinuxParameters{SharedMemorySize: new(128), Tmpfs: []agentproto.Tmpfs{
+				{ContainerPath: "/run", Size: 64, MountOptions: []string{"exec", "mode=0755"}}, {ContainerPath: "/cache", Size: 16}}}
+			if !reflect.DeepEqual(c.LinuxParameters, want) {
+				t.Errorf("linuxParameters %+v", c.LinuxParameters)
+			}
+			if c.DockerConfig.HostConfig != "" {
+				t.Errorf("hostConfig %q, want none", c.DockerConfig.HostConfig)
+			}
+		}},
+		{"tmpfs alone makes linux parameters", func(t *ecs.Task) {
+			t.Definition.ContainerDefinitions[0].LinuxParameters = &ecs.LinuxParameters{Tmpfs: []ecs.Tmpfs{{ContainerPath: "/tmp", Size: 8}}}
+		}, func(t *testing.T, got agentproto.Task) {
+			b, _ := json.Marshal(got.Containers[0])
+			if !strings.Contains(string(b), `"linuxParameters":{"tmpfs":[{"containerPath":"/tmp","size":8}]}`) {
+				t.Errorf("container JSON %s", b)
+			}
+		}},
+		{"capabilities only", func(t *ecs.Task) {
+			t.Definition.ContainerDefinitions[0].LinuxParameters = &ecs.LinuxParameters{Capabilities: &ecs.KernelCapabilities{Add: []string{"SYS_PTRACE"}, Drop: []string{"ALL"}}}
+		}, func(t *testing.T, got agentproto.Task) {
+			c := got.Containers[0]
+			if c.LinuxParameters != nil {
+				t.Errorf("linuxParameters %+v, want none (capabilities travel in hostConfig)", c.LinuxParameters)
+			}
+			if want := `{"CapAdd":["SYS_PTRACE"],"CapDrop":["ALL"]}`; c.DockerConfig.HostConfig != want {
+				t.Errorf("hostConfig %s, want %s", c.DockerConfig.HostConfig, want)
+			}
+		}},
+		{"links and hostname", func(t *ecs.Task) {
+			t.Definition.ContainerDefinitions = append(t.Definition.ContainerDefinitions, ecs.ContainerDefinition{Name: "db", Image: "postgres"})
+			c := &t.Definition.ContainerDefinitions[0]
+			c.Links = []string{"db:database", "db"}
+			c.Hostname = "web-1"
+		}, func(t *testing.T, got agentproto.Task) {
+			c := got.Containers[0]
+			if !reflect.DeepEqual(c.Links, []string{"db:database", "db"}) || !reflect.DeepEqual(got.Containers[1].Links, []string{}) {
+				t.Errorf("links %q / %q", c.Links, got.Containers[1].Links)
+			}
+			if cfg := decodeConfig(t, c.DockerConfig.Config); cfg.Hostname != "web-1" {
+				t.Errorf("hostname %q", cfg.Hostname)
+			}
+		}},
 		{"bridge ports use the assignments", func(t *ecs.Task) {
 			t.Definition.ContainerDefinitions[0].PortMappings = []ecs.PortMapping{
 				{ContainerPort: new(80)},                              // dynamic, assigned 49153
@@ -310,10 +370,13 @@ func TestPayloadTaskDoesNotAlias(t *testing.T) {
 	task := baseTask()
 	task.Definition.ContainerDefinitions[0].Command = []string{"a"}
 	task.Definition.ContainerDefinitions[0].Privileged = new(true)
+	task.Definition.ContainerDefinitions[0].LinuxParameters = &ecs.LinuxParameters{Tmpfs: []ecs.Tmpfs{{ContainerPath: "/t", Size: 1, MountOptions: []string{"ro"}}}}
 	got := PayloadTask(task, testAcct)
 	got.Containers[0].Command[0] = "changed"
 	*got.Containers[0].Privileged = false
-	if task.Definition.ContainerDefinitions[0].Command[0] != "a" || !*task.Definition.ContainerDefinitions[0].Privileged {
+	got.Containers[0].LinuxParameters.Tmpfs[0].MountOptions[0] = "rw"
+	if task.Definition.ContainerDefinitions[0].Command[0] != "a" || !*task.Definition.ContainerDefinitions[0].Privileged ||
+		task.Definition.ContainerDefinitions[0].LinuxParameters.Tmpfs[0].MountOptions[0] != "ro" {
 		t.Fatal("payload shares memory with the task record")
 	}
 }

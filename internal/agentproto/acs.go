@@ -226,8 +226,16 @@ type ContainerDependency struct {
 
 // LinuxParameters are the Linux-specific settings ECS sends as such.
 type LinuxParameters struct {
-	InitProcessEnabled *bool `json:"initProcessEnabled,omitempty"`
-	SharedMemorySize   *int  `json:"sharedMemorySize,omitempty"`
+	InitProcessEnabled *bool   `json:"initProcessEnabled,omitempty"`
+	SharedMemorySize   *int    `json:"sharedMemorySize,omitempty"` // MiB of /dev/shm
+	Tmpfs              []Tmpfs `json:"tmpfs,omitempty"`
+}
+
+// Tmpfs is a tmpfs mount of a container (ECS linuxParameters.tmpfs).
+type Tmpfs struct {
+	ContainerPath string   `json:"containerPath"`
+	Size          int      `json:"size"` // MiB
+	MountOptions  []string `json:"mountOptions,omitempty"`
 }
 
 // RegistryAuthentication says how the agent authenticates image pulls.
@@ -303,6 +311,9 @@ type DockerHostConfig struct {
 	Init              *bool          `json:"Init,omitempty"`
 	CapAdd            []string       `json:"CapAdd,omitempty"`
 	CapDrop           []string       `json:"CapDrop,omitempty"`
+	ExtraHosts        []string       `json:"ExtraHosts,omitempty"` // "hostname:ip"
+	DNS               []string       `json:"Dns,omitempty"`
+	DNSSearch         []string       `json:"DnsSearch,omitempty"`
 }
 
 // DockerUlimit is one ulimit in Docker's shape.

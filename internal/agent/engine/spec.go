@@ -208,6 +208,10 @@ func (e *Engine) containerSpec(rec *record, i int) (runtime.ContainerSpec, error
 	if err != nil {
 		return runtime.ContainerSpec{}, err
 	}
+	hosts, err := extraHosts(p, c, hc.ExtraHosts)
+	if err != nil {
+		return runtime.ContainerSpec{}, err
+	}
 
 	labels := containerLabels(e.cfg.Cluster, p, i, cfg.Labels)
 	spec := runtime.ContainerSpec{
@@ -228,7 +232,13 @@ func (e *Engine) containerSpec(rec *record, i int) (runtime.ContainerSpec, error
 		Privileged:        c.Privileged != nil && *c.Privileged,
 		Init:              (hc.Init != nil && *hc.Init) || (c.LinuxParameters != nil && c.LinuxParameters.InitProcessEnabled != nil && *c.LinuxParameters.InitProcessEnabled),
 		Mounts:            ms,
+		ExtraHosts:        hosts,
+		DNSServers:        hc.DNS,
+		DNSSearchDomains:  hc.DNSSearch,
+		CapAdd:            hc.CapAdd,
+		CapDrop:           hc.CapDrop,
 	}
+	spec.ShmSize, spec.Tmpfs = linuxMemoryMounts(c.LinuxParameters)
 	for _, u := range hc.Ulimits {
 		if u.Soft < 0 || u.Hard < 0 {
 			return runtime.ContainerSpec{}, fmt.Errorf("ulimit %s: negative limit", u.Name)
@@ -244,6 +254,64 @@ func (e *Engine) containerSpec(rec *record, i int) (runtime.ContainerSpec, error
 		spec.NetNSPath = rec.Network.NetNSPath
 	}
 	return spec, nil
+}
+
+// linkAddress is where a linked container answers: a bridge task's
+// containers share one network namespace.
+const linkAddress = "127.0.0.1"
+
+// extraHosts are a container's /etc/hosts additions: dockerConfig's
+// ExtraHosts ("hostname:ip", as Docker's --add-host), then, in bridge mode,
+// its links: "name:alias" (or "name") makes alias and name resolve to
+// 127.0.0.1, where the linked container of the task answers. ECS allows
+// links in bridge mode only; other modes ignore them.
+func extraHosts(p *agentproto.Task, c *agentproto.Container, docker []string) ([]runtime.HostEntry, error) {
+	var out []runtime.HostEntry
+	for _, h := range docker {
+		name, ip, ok := strings.Cut(h, ":")
+		if !ok || name == "" || ip == "" {
+			return nil, fmt.Errorf("dockerConfig.hostConfig: extra host %q is not hostname:ip", h)
+		}
+		out = append(out, runtime.HostEntry{Hostname: name, IPAddress: ip})
+	}
+	if networkMode(p) != network.ModeBridge {
+		return out, nil
+	}
+	var linked []string
+	for _, l := range c.Links {
+		name, alias, hasAlias := strings.Cut(l, ":")
+		if !hasAlias {
+			alias = name
+		}
+		if name == "" || alias == "" {
+			return nil, fmt.Errorf("link %q: want name or name:alias", l)
+		}
+		if name == c.Name || !slices.ContainsFunc(p.Containers, func(o agentproto.Container) bool { return o.Name == name }) {
+			return nil, fmt.Errorf("link %q: no other container %q in the task", l, name)
+		}
+		for _, h := range []string{alias, name} {
+			if !slices.Contains(linked, h) {
+				linked = append(linked, h)
+				out = append(out, runtime.HostEntry{Hostname: h, IPAddress: linkAddress})
+			}
+		}
+	}
+	return out, nil
+}
+
+// linuxMemoryMounts are the /dev/shm size (bytes) and the tmpfs mounts of
+// linuxParameters (sizes in MiB).
+func linuxMemoryMounts(lp *agentproto.LinuxParameters) (shm int64, tmpfs []runtime.TmpfsMount) {
+	if lp == nil {
+		return 0, nil
+	}
+	if lp.SharedMemorySize != nil {
+		shm = int64(*lp.SharedMemorySize) << 20
+	}
+	for _, t := range lp.Tmpfs {
+		tmpfs = append(tmpfs, runtime.TmpfsMount{Destination: t.ContainerPath, Size: int64(t.Size) << 20, Options: t.MountOptions})
+	}
+	return shm, tmpfs
 }
 
 // environment is the payload's environment (sorted by name), then the

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -127,6 +128,87 @@ func TestPortMappingsAndBindings(t *testing.T) {
 	}
 }
 
+func TestExtraHosts(t *testing.T) {
+	task := func(mode string) *agentproto.Task {
+		return &agentproto.Task{NetworkMode: mode, Containers: []agentproto.Container{{Name: "web"}, {Name: "db"}, {Name: "cache"}}}
+	}
+	tests := []struct {
+		name    string
+		mode    string
+		links   []string
+		docker  []string
+		want    []runtime.HostEntry
+		wantErr string
+	}{
+		{name: "nothing", mode: "bridge"},
+		{name: "docker extra hosts", mode: "awsvpc", docker: []string{"db.internal:10.0.0.5", "v6:fd00::1"},
+			want: []runtime.HostEntry{{Hostname: "db.internal", IPAddress: "10.0.0.5"}, {Hostname: "v6", IPAddress: "fd00::1"}}},
+		{name: "link with alias: alias and name", mode: "bridge", links: []string{"db:database"},
+			want: []runtime.HostEntry{{Hostname: "database", IPAddress: "127.0.0.1"}, {Hostname: "db", IPAddress: "127.0.0.1"}}},
+		{name: "link without alias, duplicates once", mode: "", links: []string{"cache", "db:db", "db:database"}, docker: []string{"x:10.1.1.1"},
+			want: []runtime.HostEntry{{Hostname: "x", IPAddress: "10.1.1.1"}, {Hostname: "cache", IPAddress: "127.0.0.1"},
+				{Hostname: "db", IPAddress: "127.0.0.1"}, {Hostname: "database", IPAddress: "127.0.0.1"}}},
+		{name: "links ignored outside bridge mode", mode: "host", links: []string{"db"}},
+		{name: "link to an unknown container", mode: "bridge", links: []string{"ghost:g"}, wantErr: `no other container "ghost"`},
+		{name: "link to itself", mode: "bridge", links: []string{"web"}, wantErr: `no other container "web"`},
+		{name: "empty alias", mode: "bridge", links: []string{"db:"}, wantErr: "name:alias"},
+		{name: "extra host without address", mode: "bridge", docker: []string{"lonely"}, wantErr: "hostname:ip"},
+		{name: "extra host with empty name", mode: "bridge", docker: []string{":10.0.0.1"}, wantErr: "hostname:ip"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := task(tt.mode)
+			p.Containers[0].Links = tt.links
+			got, err := extraHosts(p, &p.Containers[0], tt.docker)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLinuxMemoryMounts(t *testing.T) {
+	size := 64
+	tests := []struct {
+		name  string
+		in    *agentproto.LinuxParameters
+		shm   int64
+		tmpfs []runtime.TmpfsMount
+	}{
+		{"none", nil, 0, nil},
+		{"init only", &agentproto.LinuxParameters{}, 0, nil},
+		{"shm", &agentproto.LinuxParameters{SharedMemorySize: &size}, 64 << 20, nil},
+		{"tmpfs", &agentproto.LinuxParameters{Tmpfs: []agentproto.Tmpfs{{ContainerPath: "/run", Size: 8, MountOptions: []string{"exec", "mode=1777"}}, {ContainerPath: "/c"}}}, 0,
+			[]runtime.TmpfsMount{{Destination: "/run", Size: 8 << 20, Options: []string{"exec", "mode=1777"}}, {Destination: "/c"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shm, tmpfs := linuxMemoryMounts(tt.in)
+			if shm != tt.shm || fmt.Sprint(tmpfs) != fmt.Sprint(tt.tmpfs) {
+				t.Fatalf("got %d %+v, want %d %+v", shm, tmpfs, tt.shm, tt.tmpfs)
+			}
+		})
+	}
+}
+
+func TestBadLinkFailsCreate(t *testing.T) {
+	h := newHarness(t)
+	c := ctr("app", true)
+	c.Links = []string{"ghost"}
+	p := payload("t1", c)
+	h.apply(p)
+	stopped := h.waitReported(p.ARN, ecs.TaskStopped)
+	if !strings.HasPrefix(stopped.Reason, "CannotCreateContainerError: ") || !strings.Contains(stopped.Reason, `no other container "ghost"`) {
+		t.Errorf("reason = %q", stopped.Reason)
+	}
+}
+
 func TestVPCAddress(t *testing.T) {
 	p := agentproto.Task{NetworkMode: "awsvpc", ElasticNetworkInterfaces: []agentproto.ElasticNetworkInterface{{
 		MacAddress:    "0a:58:0a:d5:80:07",
@@ -149,10 +231,15 @@ func TestContainerSpec(t *testing.T) {
 	web.Command = []string{"httpd", "-f"}
 	web.EntryPoint = []string{"/entry"}
 	web.Environment = map[string]string{"B": "2", "A": "1", "AWS_REGION": "mine"}
+	hostConfig := `{"MemoryReservation":33554432,"Ulimits":[{"Name":"nofile","Soft":100,"Hard":200}],"ReadonlyRootfs":true,"Init":true,` +
+		`"CapAdd":["NET_ADMIN"],"CapDrop":["MKNOD"],"ExtraHosts":["db.internal:10.0.0.5"],"Dns":["10.0.0.2"],"DnsSearch":["svc.local"]}`
 	web.DockerConfig = agentproto.DockerConfig{
 		Config:     `{"Hostname":"h1","User":"nobody","WorkingDir":"/srv","Labels":{"team":"x","com.amazonaws.ecs.cluster":"spoof"}}`,
-		HostConfig: `{"MemoryReservation":33554432,"Ulimits":[{"Name":"nofile","Soft":100,"Hard":200}],"ReadonlyRootfs":true,"Init":true}`,
+		HostConfig: hostConfig,
 	}
+	shm := 128
+	web.LinuxParameters = &agentproto.LinuxParameters{SharedMemorySize: &shm, Tmpfs: []agentproto.Tmpfs{{ContainerPath: "/cache", Size: 16, MountOptions: []string{"exec"}}}}
+	web.Links = []string{"side:helper"}
 	priv := true
 	web.Privileged = &priv
 	web.MountPoints = []agentproto.MountPoint{{SourceVolume: "logs", ContainerPath: "/logs"}, {SourceVolume: "tmp", ContainerPath: "/tmp/x", ReadOnly: true}}
@@ -207,6 +294,13 @@ func TestContainerSpec(t *testing.T) {
 		{"NetNSPath", spec.NetNSPath, "/run/berth/netns/t1"},
 		{"HostNetwork", spec.HostNetwork, false},
 		{"Mounts", slices.Equal(spec.Mounts, []runtime.Mount{{Source: "/var/log/app", Destination: "/logs"}, {Source: scratch, Destination: "/tmp/x", ReadOnly: true}}), true},
+		{"ExtraHosts", fmt.Sprint(spec.ExtraHosts), "[{db.internal 10.0.0.5} {helper 127.0.0.1} {side 127.0.0.1}]"},
+		{"DNSServers", strings.Join(spec.DNSServers, " "), "10.0.0.2"},
+		{"DNSSearchDomains", strings.Join(spec.DNSSearchDomains, " "), "svc.local"},
+		{"CapAdd", strings.Join(spec.CapAdd, " "), "NET_ADMIN"},
+		{"CapDrop", strings.Join(spec.CapDrop, " "), "MKNOD"},
+		{"ShmSize", spec.ShmSize, int64(128 << 20)},
+		{"Tmpfs", fmt.Sprint(spec.Tmpfs), "[{/cache 16777216 [exec]}]"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -214,6 +308,9 @@ func TestContainerSpec(t *testing.T) {
 		}
 	}
 	sideSpec, _ := h.rt.spec(rid("t1", "side"))
+	if sideSpec.ExtraHosts != nil || sideSpec.CapAdd != nil || sideSpec.ShmSize != 0 || sideSpec.Tmpfs != nil || sideSpec.Hostname != "" {
+		t.Errorf("side container got web's settings: %+v", sideSpec)
+	}
 	if want := []runtime.Mount{{Source: "/var/log/app", Destination: "/logs", ReadOnly: true}, {Source: scratch, Destination: "/tmp/x", ReadOnly: true}}; !slices.Equal(sideSpec.Mounts, want) {
 		t.Errorf("volumesFrom mounts = %+v, want %+v", sideSpec.Mounts, want)
 	}

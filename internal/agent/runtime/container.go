@@ -49,7 +49,8 @@ func (r *Runtime) Create(ctx context.Context, cs ContainerSpec) error {
 	if err != nil {
 		return err
 	}
-	sc := specContext{rlimits: r.rlimits, cgroupRoot: r.cfg.CgroupRoot, stateDir: r.cfg.StateDir, initPath: r.cfg.InitPath}
+	sc := specContext{rlimits: r.rlimits, cgroupRoot: r.cfg.CgroupRoot, stateDir: r.cfg.StateDir, initPath: r.cfg.InitPath,
+		capabilities: r.caps}
 	if cs.HostNetwork {
 		sc.hostHostname, _ = os.Hostname()
 	}
@@ -99,7 +100,7 @@ func (r *Runtime) Create(ctx context.Context, cs ContainerSpec) error {
 	}
 	// Files and snapshot only once the ID is known to be ours.
 	var rootfs []mount.Mount
-	if !cs.HostNetwork {
+	if ownNetFiles(cs) {
 		err = writeNetFiles(filepath.Join(r.cfg.StateDir, cs.ID), cs)
 	}
 	if err == nil {

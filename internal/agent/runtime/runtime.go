@@ -24,7 +24,14 @@
 //
 // Non-host network modes get a generated /etc/hosts and /etc/resolv.conf
 // per container in <StateDir>/<ID>/ (see ContainerSpec.ExtraHosts,
-// DNSServers and DNSSearchDomains); host mode binds the host's files.
+// DNSServers and DNSSearchDomains); host mode binds the host's files, or
+// copies of them with those settings added when the container has any.
+//
+// Capabilities: containerd's default set (Docker's), changed by
+// ContainerSpec.CapAdd and CapDrop with Docker's rules; Privileged gives
+// every capability the agent has. /dev/shm is containerd's 64 MiB tmpfs
+// unless ContainerSpec.ShmSize; ContainerSpec.Tmpfs adds tmpfs mounts with
+// Docker's default options (noexec, nosuid, nodev).
 //
 // Init: ContainerSpec.Init bind-mounts a static init binary (Config.InitPath,
 // found automatically among tini-static and catatonit) read-only at
@@ -125,6 +132,7 @@ type Runtime struct {
 	cgroups     cgroupMounts
 	hostMemory  uint64
 	rlimits     []specs.POSIXRlimit // defaults for every container
+	caps        []string            // capabilities the agent can grant (its effective set)
 
 	// closing is canceled by Close; every Wait goroutine ends with it.
 	closing context.Context
@@ -190,6 +198,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		cgroups:     mounts,
 		hostMemory:  readHostMemory(),
 		rlimits:     defaultRlimits(),
+		caps:        agentCapabilities(),
 		closing:     closing,
 		cancel:      cancel,
 		images:      map[string]*imageInfo{},

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -60,18 +61,29 @@ type ContainerSpec struct {
 	Ulimits           []Ulimit
 
 	ReadonlyRootfs bool
-	Privileged     bool
+	Privileged     bool // every capability the agent has, all devices; CapAdd/CapDrop are then ignored
 	Init           bool // run Config.InitPath as PID 1 (see package doc)
 	Mounts         []Mount
+
+	// CapAdd and CapDrop change containerd's default capability set as
+	// Docker's --cap-add/--cap-drop do: names like "NET_ADMIN" (any case,
+	// "CAP_" optional) or "ALL". Unknown names fail Create.
+	CapAdd, CapDrop []string
+	ShmSize         int64 // bytes of the /dev/shm tmpfs; 0 = containerd's default, 64 MiB
+	Tmpfs           []TmpfsMount
 
 	// NetNSPath joins that network namespace; empty with HostNetwork false
 	// gives a new namespace with only loopback (ECS "none").
 	NetNSPath   string
 	HostNetwork bool // share the host's network namespace, /etc/hosts and /etc/resolv.conf
 
-	// Non-host modes only: extra /etc/hosts lines and resolv.conf content.
-	// Without DNSServers the host's resolv.conf is used minus its loopback
-	// nameservers (which do not answer in another network namespace).
+	// Extra /etc/hosts lines and resolv.conf content. Other modes than host
+	// get generated files: localhost plus ExtraHosts; DNSServers and
+	// DNSSearchDomains, or else the host's resolv.conf minus its loopback
+	// nameservers (which do not answer in another network namespace) with
+	// DNSSearchDomains as search list. In host mode, setting any of these
+	// gives the container copies of the host's files with these added
+	// (loopback nameservers kept); otherwise the host's files are bound.
 	ExtraHosts       []HostEntry
 	DNSServers       []string
 	DNSSearchDomains []string
@@ -126,6 +138,10 @@ type specContext struct {
 	stateDir     string
 	initPath     string
 	hostHostname string
+	// capabilities is what the agent can grant (its effective set): the
+	// meaning of CapAdd "ALL"; an added capability outside it fails. nil:
+	// every known capability, unchecked.
+	capabilities []string
 }
 
 // generateSpec turns a ContainerSpec and image config into an OCI runtime
@@ -185,6 +201,14 @@ func generateSpec(ctx context.Context, sc specContext, cs ContainerSpec, img *im
 	}
 	p.NoNewPrivileges = false // as Docker: setuid binaries work
 	p.Rlimits = rlimits
+	if cs.Privileged {
+		// Every capability follows below; the names must still be known.
+		if _, err := normalizeCaps(slices.Concat(cs.CapAdd, cs.CapDrop)); err != nil {
+			return nil, err
+		}
+	} else if err := applyCapabilities(p, sc.capabilities, cs.CapAdd, cs.CapDrop); err != nil {
+		return nil, err
+	}
 
 	s.Root.Readonly = cs.ReadonlyRootfs
 	s.Linux.CgroupsPath = cgroupPath(sc.cgroupRoot, cs.TaskID, cs.ID)
@@ -201,12 +225,24 @@ func generateSpec(ctx context.Context, sc specContext, cs ContainerSpec, img *im
 		s.Linux.Resources.Memory = mem
 	}
 
+	if cs.ShmSize > 0 {
+		if err := setShmSize(s, cs.ShmSize); err != nil {
+			return nil, err
+		}
+	}
+
 	switch {
-	case cs.HostNetwork:
+	case cs.HostNetwork && !ownNetFiles(cs):
 		s.Linux.Namespaces = withoutNamespace(s.Linux.Namespaces, specs.NetworkNamespace)
 		s.Mounts = append(s.Mounts,
 			bindMount("/etc/hosts", "/etc/hosts", true),
 			bindMount("/etc/resolv.conf", "/etc/resolv.conf", true))
+	case cs.HostNetwork:
+		s.Linux.Namespaces = withoutNamespace(s.Linux.Namespaces, specs.NetworkNamespace)
+		dir := filepath.Join(sc.stateDir, cs.ID)
+		s.Mounts = append(s.Mounts,
+			bindMount(filepath.Join(dir, hostsFile), "/etc/hosts", true),
+			bindMount(filepath.Join(dir, resolvFile), "/etc/resolv.conf", true))
 	default:
 		if cs.NetNSPath != "" {
 			s.Linux.Namespaces = withoutNamespace(s.Linux.Namespaces, specs.NetworkNamespace)
@@ -218,12 +254,22 @@ func generateSpec(ctx context.Context, sc specContext, cs ContainerSpec, img *im
 			bindMount(filepath.Join(dir, hostsFile), "/etc/hosts", cs.ReadonlyRootfs),
 			bindMount(filepath.Join(dir, resolvFile), "/etc/resolv.conf", cs.ReadonlyRootfs))
 	}
+	var user []specs.Mount
 	for _, m := range cs.Mounts {
 		if !path.IsAbs(m.Destination) || !filepath.IsAbs(m.Source) {
 			return nil, fmt.Errorf("mount %s:%s: paths must be absolute", m.Source, m.Destination)
 		}
-		s.Mounts = append(s.Mounts, bindMount(m.Source, m.Destination, m.ReadOnly))
+		user = append(user, bindMount(m.Source, m.Destination, m.ReadOnly))
 	}
+	for _, t := range cs.Tmpfs {
+		m, err := tmpfsSpecMount(t)
+		if err != nil {
+			return nil, err
+		}
+		user = append(user, m)
+	}
+	sortByDepth(user)
+	s.Mounts = append(s.Mounts, user...)
 	if cs.Init {
 		s.Mounts = append(s.Mounts, bindMount(sc.initPath, containerInitPath, true))
 	}
@@ -249,7 +295,13 @@ func validate(cs ContainerSpec) error {
 	if cs.HostNetwork && cs.NetNSPath != "" {
 		return errors.New("HostNetwork and NetNSPath are exclusive")
 	}
-	return nil
+	if cs.ShmSize < 0 {
+		return errors.New("shm size must not be negative")
+	}
+	if _, err := hostsContent(cs.ExtraHosts); err != nil {
+		return err
+	}
+	return validateDNS(cs.DNSServers, cs.DNSSearchDomains)
 }
 
 func validID(id string) bool { return len(id) <= 76 && idPattern.MatchString(id) }

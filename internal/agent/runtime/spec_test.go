@@ -245,6 +245,63 @@ func TestGenerateSpec(t *testing.T) {
 				t.Errorf("devices %+v, want all allowed", d)
 			}
 		}},
+		{"capabilities from containerd's default", ContainerSpec{CapAdd: []string{"NET_ADMIN", "sys_ptrace"}, CapDrop: []string{"MKNOD", "CAP_NET_RAW"}}, func(t *testing.T, s *specs.Spec) {
+			c := s.Process.Capabilities
+			for _, set := range [][]string{c.Bounding, c.Effective, c.Permitted} {
+				if !slices.Contains(set, "CAP_NET_ADMIN") || !slices.Contains(set, "CAP_SYS_PTRACE") || !slices.Contains(set, "CAP_CHOWN") ||
+					slices.Contains(set, "CAP_MKNOD") || slices.Contains(set, "CAP_NET_RAW") || len(set) != 14 {
+					t.Errorf("capability set %q", set)
+				}
+			}
+		}},
+		{"default capabilities untouched", ContainerSpec{}, func(t *testing.T, s *specs.Spec) {
+			if c := s.Process.Capabilities; len(c.Bounding) != 14 || !slices.Contains(c.Bounding, "CAP_MKNOD") || slices.Contains(c.Bounding, "CAP_NET_ADMIN") {
+				t.Errorf("bounding %q", c.Bounding)
+			}
+		}},
+		{"privileged ignores cap drop", ContainerSpec{Privileged: true, CapDrop: []string{"ALL"}}, func(t *testing.T, s *specs.Spec) {
+			if len(s.Process.Capabilities.Bounding) < 14 {
+				t.Errorf("bounding %q, want every capability", s.Process.Capabilities.Bounding)
+			}
+		}},
+		{"shm size", ContainerSpec{ShmSize: 256 << 20}, func(t *testing.T, s *specs.Spec) {
+			m := mountAt(s, "/dev/shm")
+			if m == nil || m.Type != "tmpfs" || !slices.Contains(m.Options, "size=262144k") || slices.Contains(m.Options, "size=65536k") {
+				t.Errorf("shm mount %+v", m)
+			}
+		}},
+		{"tmpfs and binds ordered by depth", ContainerSpec{
+			Mounts: []Mount{{Source: "/srv/x", Destination: "/data/x"}},
+			Tmpfs:  []TmpfsMount{{Destination: "/data", Size: 8 << 20, Options: []string{"exec"}}, {Destination: "/data/x/tmp", Size: 1 << 20}},
+		}, func(t *testing.T, s *specs.Spec) {
+			var order []string
+			for _, m := range s.Mounts {
+				if strings.HasPrefix(m.Destination, "/data") {
+					order = append(order, m.Type+":"+m.Destination)
+				}
+			}
+			if want := []string{"tmpfs:/data", "bind:/data/x", "tmpfs:/data/x/tmp"}; !slices.Equal(order, want) {
+				t.Errorf("mount order %q, want %q", order, want)
+			}
+			if m := mountAt(s, "/data"); !slices.Equal(m.Options, []string{"nosuid", "nodev", "rprivate", "exec", "size=8388608"}) {
+				t.Errorf("tmpfs options %q", m.Options)
+			}
+		}},
+		{"host network with extra hosts uses generated files", ContainerSpec{HostNetwork: true, ExtraHosts: []HostEntry{{Hostname: "db", IPAddress: "127.0.0.2"}}}, func(t *testing.T, s *specs.Spec) {
+			if namespaceOf(s, specs.NetworkNamespace) != nil {
+				t.Error("own network namespace in host mode")
+			}
+			for _, f := range []string{"hosts", "resolv.conf"} {
+				if m := mountAt(s, "/etc/"+f); m == nil || m.Source != "/run/berth/runtime/c1/"+f || !slices.Contains(m.Options, "ro") {
+					t.Errorf("%s mount %+v", f, m)
+				}
+			}
+		}},
+		{"host network with DNS only", ContainerSpec{HostNetwork: true, DNSSearchDomains: []string{"svc.local"}}, func(t *testing.T, s *specs.Spec) {
+			if m := mountAt(s, "/etc/resolv.conf"); m == nil || m.Source != "/run/berth/runtime/c1/resolv.conf" {
+				t.Errorf("resolv.conf mount %+v", m)
+			}
+		}},
 		{"user, workdir and hostname override", ContainerSpec{User: "0:0", WorkingDir: "/w", Hostname: "h"}, func(t *testing.T, s *specs.Spec) {
 			if s.Process.User.UID != 0 || s.Process.User.GID != 0 || s.Process.Cwd != "/w" || s.Hostname != "h" {
 				t.Errorf("user %+v cwd %q hostname %q", s.Process.User, s.Process.Cwd, s.Hostname)
@@ -282,6 +339,14 @@ func TestGenerateSpec(t *testing.T) {
 		{"relative mount", testContext, ContainerSpec{ID: "a", Mounts: []Mount{{Source: "rel", Destination: "/x"}}}, nil},
 		{"unknown user", testContext, ContainerSpec{ID: "a", User: "ghost"}, nil},
 		{"init without binary", specContext{}, ContainerSpec{ID: "a", Init: true}, ErrNoInit},
+		{"unknown capability", testContext, ContainerSpec{ID: "a", CapAdd: []string{"FLY"}}, nil},
+		{"unknown capability, privileged", testContext, ContainerSpec{ID: "a", Privileged: true, CapDrop: []string{"FLY"}}, nil},
+		{"capability the agent lacks", specContext{capabilities: []string{"CAP_CHOWN"}}, ContainerSpec{ID: "a", CapAdd: []string{"SYS_ADMIN"}}, nil},
+		{"negative shm", testContext, ContainerSpec{ID: "a", ShmSize: -1}, nil},
+		{"bad tmpfs", testContext, ContainerSpec{ID: "a", Tmpfs: []TmpfsMount{{Destination: "rel"}}}, nil},
+		{"bad dns server", testContext, ContainerSpec{ID: "a", DNSServers: []string{"dns.example"}}, nil},
+		{"bad search domain", testContext, ContainerSpec{ID: "a", DNSSearchDomains: []string{"a b"}}, nil},
+		{"bad extra host", testContext, ContainerSpec{ID: "a", ExtraHosts: []HostEntry{{Hostname: "x", IPAddress: "nope"}}}, nil},
 	}
 	for _, tc := range errorCases {
 		t.Run("error/"+tc.name, func(t *testing.T) {

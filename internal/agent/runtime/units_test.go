@@ -69,6 +69,78 @@ func TestWriteNetFiles(t *testing.T) {
 	}
 }
 
+func TestHostsWith(t *testing.T) {
+	got, err := hostsWith("127.0.0.1 localhost\n10.0.0.1 gw", []HostEntry{{Hostname: "db", IPAddress: "10.0.0.5"}})
+	if want := "127.0.0.1 localhost\n10.0.0.1 gw\n10.0.0.5\tdb\n"; err != nil || got != want {
+		t.Fatalf("got %q, %v; want %q", got, err, want)
+	}
+	if got, _ := hostsWith("", []HostEntry{{Hostname: "db", IPAddress: "10.0.0.5"}}); got != "10.0.0.5\tdb\n" {
+		t.Fatalf("empty base: %q", got)
+	}
+}
+
+func TestResolvFromKeepsLoopbackInHostMode(t *testing.T) {
+	host := "nameserver 127.0.0.53\ndomain corp\nsearch corp.example\n"
+	if got, want := resolvFrom(nil, []string{"a.local"}, host, false), "nameserver 127.0.0.53\nsearch a.local\n"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if got, want := resolvFrom(nil, nil, host, false), host; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func TestValidateDNS(t *testing.T) {
+	tests := []struct {
+		servers, search []string
+		ok              bool
+	}{
+		{nil, nil, true},
+		{[]string{"10.0.0.2", "fd00::53"}, []string{"svc.local", "corp"}, true},
+		{[]string{"dns.example"}, nil, false},
+		{[]string{"10.0.0.2\noptions x"}, nil, false},
+		{nil, []string{""}, false},
+		{nil, []string{"a b"}, false},
+		{nil, []string{"a\nnameserver 1.2.3.4"}, false},
+	}
+	for _, tc := range tests {
+		if err := validateDNS(tc.servers, tc.search); (err == nil) != tc.ok {
+			t.Errorf("validateDNS(%q, %q) = %v, want ok %v", tc.servers, tc.search, err, tc.ok)
+		}
+	}
+}
+
+func TestWriteNetFilesHostMode(t *testing.T) {
+	tmp := t.TempDir()
+	hosts, resolv := filepath.Join(tmp, "hosts"), filepath.Join(tmp, "resolv.conf")
+	if err := os.WriteFile(hosts, []byte("127.0.0.1\tlocalhost myhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(resolv, []byte("nameserver 127.0.0.53\nsearch lan\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	oldHosts, oldResolv := hostHostsFile, hostResolvConf
+	hostHostsFile, hostResolvConf = hosts, resolv
+	t.Cleanup(func() { hostHostsFile, hostResolvConf = oldHosts, oldResolv })
+
+	dir := filepath.Join(tmp, "c1")
+	cs := ContainerSpec{HostNetwork: true, ExtraHosts: []HostEntry{{Hostname: "db", IPAddress: "127.0.0.2"}}, DNSSearchDomains: []string{"svc.local"}}
+	if !ownNetFiles(cs) || ownNetFiles(ContainerSpec{HostNetwork: true}) || !ownNetFiles(ContainerSpec{}) {
+		t.Fatal("ownNetFiles wrong")
+	}
+	if err := writeNetFiles(dir, cs); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		hostsFile:  "127.0.0.1\tlocalhost myhost\n127.0.0.2\tdb\n",
+		resolvFile: "nameserver 127.0.0.53\nsearch svc.local\n",
+	} {
+		got, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", file, got, err, want)
+		}
+	}
+}
+
 func TestParseMountinfo(t *testing.T) {
 	const info = `22 1 0:21 / / rw,relatime - ext4 /dev/vda rw
 30 22 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755
