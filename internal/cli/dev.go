@@ -94,7 +94,7 @@ func runDevAgent(ctx context.Context, s *server.Server, cfg server.Config, acfg 
 		acfg.CAFile = cfg.TLSCertFile
 	}
 	importDemoImage(ctx, acfg, log)
-	err = agent.Run(ctx, acfg, log.With("component", "agent"))
+	err = agent.Run(ctx, acfg, log.With("side", "agent"))
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 		return nil
 	}
