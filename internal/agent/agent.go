@@ -67,6 +67,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var registryAuth func(string) *runtime.RegistryAuth
+	if cfg.RegistryAuthFile != "" {
+		auths, err := LoadRegistryAuths(cfg.RegistryAuthFile)
+		if err != nil {
+			return err
+		}
+		registryAuth = auths.For
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -118,14 +126,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	health := newHealthBook()
 	reporter := &engineReporter{cluster: cfg.Cluster, rep: &stateReporter{api: api, timing: cfg.Timing, log: log.With("component", "reporter")}, health: health}
-	var registryAuth func(string) *runtime.RegistryAuth
-	if cfg.RegistryAuthFile != "" {
-		auths, err := LoadRegistryAuths(cfg.RegistryAuthFile)
-		if err != nil {
-			return err
-		}
-		registryAuth = auths.For
-	}
 	eng, err := engine.New(engine.Config{
 		Cluster: cfg.Cluster, Region: cfg.Region, DataDir: cfg.DataDir, MetadataPort: cfg.MetadataPort,
 		StopTimeout: cfg.ContainerStopTimeout, CleanupWait: cfg.TaskCleanupWait, RegistryAuth: registryAuth,
