@@ -49,49 +49,39 @@ func fnv32(s string) uint32 {
 // is false once the hub is closed; otherwise the caller must call done
 // when s has ended.
 func (h *hub) addACS(k instKey, s *acsSession) (old *acsSession, ok bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, false
-	}
-	h.wg.Add(1)
-	old = h.acs[k]
-	h.acs[k] = s
-	return old, true
+	return addSession(h, h.acs, k, s)
 }
 
 // removeACS forgets s and reports whether it was still k's session.
-func (h *hub) removeACS(k instKey, s *acsSession) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.acs[k] != s {
-		return false
-	}
-	delete(h.acs, k)
-	return true
-}
+func (h *hub) removeACS(k instKey, s *acsSession) bool { return removeSession(h, h.acs, k, s) }
 
 // addTCS is addACS for TCS sessions.
 func (h *hub) addTCS(k instKey, s *tcsSession) (old *tcsSession, ok bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, false
-	}
-	h.wg.Add(1)
-	old = h.tcs[k]
-	h.tcs[k] = s
-	return old, true
+	return addSession(h, h.tcs, k, s)
 }
 
 // removeTCS is removeACS for TCS sessions.
-func (h *hub) removeTCS(k instKey, s *tcsSession) bool {
+func (h *hub) removeTCS(k instKey, s *tcsSession) bool { return removeSession(h, h.tcs, k, s) }
+
+func addSession[S comparable](h *hub, m map[instKey]S, k instKey, s S) (old S, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.tcs[k] != s {
+	if h.closed {
+		return old, false
+	}
+	h.wg.Add(1)
+	old = m[k]
+	m[k] = s
+	return old, true
+}
+
+func removeSession[S comparable](h *hub, m map[instKey]S, k instKey, s S) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m[k] != s {
 		return false
 	}
-	delete(h.tcs, k)
+	delete(m, k)
 	return true
 }
 
