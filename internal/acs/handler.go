@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -332,20 +331,7 @@ func (h *Handler) resolveCluster(ctx context.Context, ref string) (string, *refu
 // (container-instance/<cluster>/<id>, or the old container-instance/<id>)
 // within cluster.
 func (h *Handler) instanceID(cluster, ref string) (string, bool) {
-	if !arn.IsARN(ref) {
-		return ref, ref != "" && !strings.Contains(ref, "/")
-	}
-	a, err := arn.Parse(ref)
-	if err != nil || a.Service != "ecs" || a.Type != arn.TypeContainerInstance || !h.ownARN(ref) {
-		return "", false
-	}
-	switch len(a.Parts) {
-	case 1:
-		return a.Parts[0], true
-	case 2:
-		return a.Parts[1], a.Parts[0] == cluster
-	}
-	return "", false
+	return h.namer.ContainerInstanceID(cluster, ref)
 }
 
 // ownARN reports whether an ARN names this server's region and account.

@@ -65,23 +65,7 @@ func requestOriginFrom(ctx context.Context) requestOrigin {
 // long or short format) in cluster. ok is false when ref cannot name an
 // instance of this cluster.
 func (h *Handler) ciRefID(cluster, ref string) (id string, ok bool) {
-	if !arn.IsARN(ref) {
-		return ref, ref != "" && !strings.ContainsAny(ref, "/:")
-	}
-	if !h.ownARN(ref) {
-		return "", false
-	}
-	a, err := arn.Parse(ref)
-	if err != nil || a.Service != "ecs" || a.Type != arn.TypeContainerInstance {
-		return "", false
-	}
-	switch len(a.Parts) {
-	case 1:
-		return a.Parts[0], true
-	case 2:
-		return a.Parts[1], a.Parts[0] == cluster
-	}
-	return "", false
+	return h.namer.ContainerInstanceID(cluster, ref)
 }
 
 // ciNotFound is ECS's error for an instance reference that names nothing.

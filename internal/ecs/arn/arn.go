@@ -163,3 +163,25 @@ func ParseTaskDefinitionRef(s string) (TaskDefinitionRef, error) {
 	}
 	return ref, nil
 }
+
+// ContainerInstanceID resolves a container instance reference within
+// cluster: a bare id, or an ARN of this namer's region and account in the
+// long (container-instance/<cluster>/<id>) or legacy short
+// (container-instance/<id>) format. ok is false when ref cannot name an
+// instance of cluster.
+func (n Namer) ContainerInstanceID(cluster, ref string) (id string, ok bool) {
+	if !IsARN(ref) {
+		return ref, ref != "" && !strings.ContainsAny(ref, "/:")
+	}
+	a, err := Parse(ref)
+	if err != nil || a.Service != "ecs" || a.Type != TypeContainerInstance || a.Region != n.Region || a.Account != n.Account {
+		return "", false
+	}
+	switch len(a.Parts) {
+	case 1:
+		return a.Parts[0], a.Parts[0] != ""
+	case 2:
+		return a.Parts[1], a.Parts[0] == cluster && a.Parts[1] != ""
+	}
+	return "", false
+}

@@ -84,3 +84,28 @@ func TestParseTaskDefinitionRef(t *testing.T) {
 		}
 	}
 }
+
+func TestContainerInstanceID(t *testing.T) {
+	n := Namer{Region: "us-east-1", Account: "000000000000"}
+	tests := []struct {
+		ref, id string
+		ok      bool
+	}{
+		{"abc", "abc", true},
+		{"", "", false},
+		{"a/b", "a/b", false},
+		{"arn:aws:ecs:us-east-1:000000000000:container-instance/c/abc", "abc", true},
+		{"arn:aws:ecs:us-east-1:000000000000:container-instance/abc", "abc", true},
+		{"arn:aws:ecs:us-east-1:000000000000:container-instance/other/abc", "abc", false},
+		{"arn:aws:ecs:eu-west-1:000000000000:container-instance/c/abc", "", false},
+		{"arn:aws:ecs:us-east-1:111111111111:container-instance/c/abc", "", false},
+		{"arn:aws:ecs:us-east-1:000000000000:task/c/abc", "", false},
+		{"arn:aws:ecs:us-east-1:000000000000:container-instance/c/", "", false},
+	}
+	for _, tt := range tests {
+		id, ok := n.ContainerInstanceID("c", tt.ref)
+		if ok != tt.ok || (ok && id != tt.id) {
+			t.Errorf("ContainerInstanceID(%q) = %q, %v; want %q, %v", tt.ref, id, ok, tt.id, tt.ok)
+		}
+	}
+}
