@@ -305,6 +305,15 @@ func (e *taskEnv) close(ctx context.Context) {
 	if e.dir != "" {
 		warn("task networks", e.removeTaskNetworks(ctx))
 	}
+	if e.dir != "" {
+		// The agent leaves its networks' masquerade rules (tasks outlive
+		// it); the benchmark's go with its bridges.
+		ncfg := e.agent.Network
+		ncfg.StateDir = filepath.Join(e.dir, "masquerade-cleanup")
+		if nm, err := network.New(ncfg, e.log); err == nil {
+			warn("masquerade rules", nm.Close())
+		}
+	}
 	for _, b := range []string{benchBridge, benchVPCBridge} {
 		warn("bridge", deleteLink(b))
 	}

@@ -401,6 +401,15 @@ func (e *env) close() error {
 		}
 	}
 	if e.log != nil {
+		// The agent leaves its networks' masquerade rules (tasks outlive
+		// it); the suite's go with its bridges.
+		ncfg := e.agentCfg.Network
+		ncfg.StateDir = filepath.Join(e.agentCfg.DataDir, "network")
+		if nm, err := network.New(ncfg, e.log); err == nil {
+			if err := nm.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("remove masquerade rules: %w", err))
+			}
+		}
 		deleteBridges(e.log)
 	}
 	if e.srv != nil {

@@ -65,7 +65,9 @@ func TestIntegrationBridgeTask(t *testing.T) {
 		t.Skipf("network manager unavailable: %v", err)
 	}
 	t.Cleanup(func() {
-		// The network package keeps its bridges; drop the test's.
+		// The network package keeps its bridges and masquerade rules
+		// (tasks outlive an agent); drop the test's.
+		nm.Close()
 		if ip, err := exec.LookPath("ip"); err == nil {
 			exec.Command(ip, "link", "del", ncfg.BridgeName).Run()
 		}

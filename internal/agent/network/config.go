@@ -189,13 +189,26 @@ type (
 	}
 )
 
-// networkConfList renders the CNI network list for one bridge network of
-// mode. In bridge mode the portmap plugin is chained after bridge, with snat
-// so that host ports also answer on 127.0.0.1. In awsvpc mode the bridge
-// plugin takes the "ips" capability (passed on to host-local, which then
-// leases exactly that address) and the "mac" capability (the task
-// interface's MAC), so Setup can apply the control plane's choice.
-func networkConfList(name, bridgeName string, subnet subnetInfo, mtu int, ipamDir, mode string) ([]byte, error) {
+// listShape selects the plugins of one network list. The lists of a
+// network share its name, and so host-local's leases and the names of the
+// plugins' iptables chains; they differ only in the plugins run.
+type listShape struct {
+	// portmap chains the portmap plugin after bridge (bridge mode, for
+	// tasks that map ports).
+	portmap bool
+	// ipMasq has the bridge plugin add masquerade rules per task. Only the
+	// legacy lists set it: Setup relies on the network's one masquerade
+	// rule (see masqRule) instead.
+	ipMasq bool
+}
+
+// networkConfList renders a CNI network list for one bridge network of
+// mode. portmap, when chained, has snat so that host ports also answer on
+// 127.0.0.1. In awsvpc mode the bridge plugin takes the "ips" capability
+// (passed on to host-local, which then leases exactly that address) and the
+// "mac" capability (the task interface's MAC), so Setup can apply the
+// control plane's choice.
+func networkConfList(name, bridgeName string, subnet subnetInfo, mtu int, ipamDir, mode string, shape listShape) ([]byte, error) {
 	var caps map[string]bool
 	if mode == ModeAWSVPC {
 		caps = map[string]bool{"ips": true, "mac": true}
@@ -204,7 +217,7 @@ func networkConfList(name, bridgeName string, subnet subnetInfo, mtu int, ipamDi
 		Type:         "bridge",
 		Bridge:       bridgeName,
 		IsGateway:    true,
-		IPMasq:       true,
+		IPMasq:       shape.ipMasq,
 		HairpinMode:  true,
 		MTU:          mtu,
 		Capabilities: caps,
@@ -215,7 +228,7 @@ func networkConfList(name, bridgeName string, subnet subnetInfo, mtu int, ipamDi
 			Routes:  []routeConf{{Dst: "0.0.0.0/0"}},
 		},
 	}}
-	if mode == ModeBridge {
+	if shape.portmap {
 		plugins = append(plugins, portmapPluginConf{
 			Type:         "portmap",
 			Capabilities: map[string]bool{"portMappings": true},

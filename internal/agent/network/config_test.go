@@ -118,17 +118,22 @@ func TestNetworkConfList(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
+		name  string
 		mode  string
+		shape listShape
 		mtu   int
 		types []string
 		caps  map[string]bool // of the bridge plugin
 	}{
-		{ModeBridge, 0, []string{"bridge", "portmap"}, nil},
-		{ModeAWSVPC, 1400, []string{"bridge"}, map[string]bool{"ips": true, "mac": true}},
+		{"bridge", ModeBridge, listShape{}, 0, []string{"bridge"}, nil},
+		{"bridge with portmap", ModeBridge, listShape{portmap: true}, 0, []string{"bridge", "portmap"}, nil},
+		{"legacy bridge", ModeBridge, listShape{portmap: true, ipMasq: true}, 1500, []string{"bridge", "portmap"}, nil},
+		{"awsvpc", ModeAWSVPC, listShape{}, 1400, []string{"bridge"}, map[string]bool{"ips": true, "mac": true}},
+		{"legacy awsvpc", ModeAWSVPC, listShape{ipMasq: true}, 0, []string{"bridge"}, map[string]bool{"ips": true, "mac": true}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.mode, func(t *testing.T) {
-			b, err := networkConfList("net-x", "bt-x", sub, tt.mtu, "/state/ipam", tt.mode)
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := networkConfList("net-x", "bt-x", sub, tt.mtu, "/state/ipam", tt.mode, tt.shape)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -145,7 +150,7 @@ func TestNetworkConfList(t *testing.T) {
 				}
 			}
 			br := c.Plugins[0]
-			if br.Bridge != "bt-x" || !br.IsGateway || !br.IPMasq || br.MTU != tt.mtu {
+			if br.Bridge != "bt-x" || !br.IsGateway || br.IPMasq != tt.shape.ipMasq || br.MTU != tt.mtu {
 				t.Errorf("bridge plugin = %+v", br)
 			}
 			if br.IPAM.Type != "host-local" || br.IPAM.DataDir != "/state/ipam" {
@@ -161,7 +166,7 @@ func TestNetworkConfList(t *testing.T) {
 			if !reflect.DeepEqual(br.Capabilities, tt.caps) {
 				t.Errorf("bridge plugin capabilities = %v, want %v", br.Capabilities, tt.caps)
 			}
-			if tt.mode == ModeBridge {
+			if tt.shape.portmap {
 				pm := c.Plugins[1]
 				if !pm.Capabilities["portMappings"] || pm.SNAT == nil || !*pm.SNAT {
 					t.Errorf("portmap plugin = %+v", pm)

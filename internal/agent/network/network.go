@@ -2,16 +2,23 @@
 // network modes:
 //
 //   - bridge: a network namespace per task, attached by a veth to a Linux
-//     bridge (CNI bridge + host-local IPAM + ipMasq), with host ports mapped
-//     by the CNI portmap plugin, including on 127.0.0.1.
+//     bridge (CNI bridge + host-local IPAM), with host ports mapped by the
+//     CNI portmap plugin, including on 127.0.0.1. portmap runs only for
+//     tasks that map ports.
 //   - awsvpc: a namespace per task with its own address on a separate bridge
 //     and no port mappings; callers use the task's address directly.
 //   - none: a namespace per task with only lo up.
 //   - host: nothing to do; the task shares the host namespace.
 //
-// Namespaces are pinned as bind mounts under <StateDir>/netns/<id> and IPAM
-// leases live under <StateDir>/ipam, so an agent restarted after a crash can
-// still tear down what an earlier process set up.
+// Tasks of both bridge networks reach beyond the host through NAT: New
+// installs one masquerade rule per network (not one per task, as the bridge
+// plugin's ipMasq would) and Close removes them.
+//
+// Namespaces are pinned as bind mounts under <StateDir>/netns/<id>, IPAM
+// leases live under <StateDir>/ipam and the kind of CNI network list each
+// task was set up with is recorded under <StateDir>/netconf/<id>, so an
+// agent restarted after a crash can still tear down what an earlier process
+// set up.
 package network
 
 import (
@@ -49,19 +56,19 @@ type Attachment struct {
 type Manager struct {
 	log      *slog.Logger
 	netnsDir string
+	confDir  string // records of the list kind per task
 	bridge   cniNetwork
 	vpc      cniNetwork
+	ipt      iptables
+	masq     []masqRule
 }
 
-// cniNetwork is one loaded CNI network list and its subnet.
-type cniNetwork struct {
-	cni    cni.CNI
-	subnet subnetInfo
-}
-
-// New checks cfg and the plugin binaries, creates the state directories and
-// loads both CNI network lists once. Bridges are created by the first Setup
-// of their mode.
+// New checks cfg and the plugin binaries, creates the state directories,
+// loads the CNI network lists once and installs the masquerade rule of
+// each network (nat POSTROUTING: from the subnet, out of any interface but
+// its bridge, multicast excepted) unless it is already there. Bridges are
+// created by the first Setup of their mode. Managers of the same Config
+// share the rules.
 func New(cfg Config, log *slog.Logger) (*Manager, error) {
 	if log == nil {
 		log = slog.Default()
@@ -76,9 +83,13 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 			return nil, err
 		}
 	}
-	m := &Manager{log: log, netnsDir: filepath.Join(cfg.StateDir, "netns")}
+	ipt, err := findIPTables()
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{log: log, netnsDir: filepath.Join(cfg.StateDir, "netns"), confDir: filepath.Join(cfg.StateDir, "netconf"), ipt: ipt}
 	ipamDir := filepath.Join(cfg.StateDir, "ipam")
-	for _, d := range []string{m.netnsDir, ipamDir} {
+	for _, d := range []string{m.netnsDir, m.confDir, ipamDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("create network state dir: %w", err)
 		}
@@ -89,24 +100,30 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 	if m.vpc, err = loadNetwork(cfg, vpcNetworkName, cfg.VPCBridgeName, vpcSubnet, ipamDir, ModeAWSVPC); err != nil {
 		return nil, err
 	}
+	m.masq = masqRules(cfg, bridgeSubnet, vpcSubnet)
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	if err := installMasquerade(ctx, m.ipt, m.masq); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
-// loadNetwork renders and loads one network list. It is the only network
-// loaded into its go-cni instance, so the task interface is eth0.
-func loadNetwork(cfg Config, name, bridgeName string, subnet subnetInfo, ipamDir, mode string) (cniNetwork, error) {
-	conf, err := networkConfList(name, bridgeName, subnet, cfg.MTU, ipamDir, mode)
-	if err != nil {
-		return cniNetwork{}, err
+// Close removes the masquerade rules New installed; task networks and
+// bridges stay. Tasks still attached then lose outbound NAT, as do those of
+// other Managers of the same Config, so an agent whose tasks keep running
+// across its restart must not call it: it is for tests and for taking a
+// host out of service. Close is idempotent.
+func (m *Manager) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	var errs []error
+	for _, r := range m.masq {
+		if err := m.ipt.remove(ctx, r); err != nil {
+			errs = append(errs, fmt.Errorf("remove masquerade rule for %s: %w", r.subnet, err))
+		}
 	}
-	c, err := cni.New(cni.WithPluginDir(cfg.PluginDirs), cni.WithInterfacePrefix("eth"))
-	if err != nil {
-		return cniNetwork{}, fmt.Errorf("init CNI for %s: %w", name, err)
-	}
-	if err := c.Load(cni.WithConfListBytes(conf)); err != nil {
-		return cniNetwork{}, fmt.Errorf("load CNI network %s: %w", name, err)
-	}
-	return cniNetwork{cni: c, subnet: subnet}, nil
+	return errors.Join(errs...)
 }
 
 // findPlugin returns the path of an executable plugin in dirs.
@@ -200,14 +217,21 @@ func (m *Manager) Setup(ctx context.Context, id, mode string, ports []PortMappin
 	}
 
 	n := m.network(mode)
-	cniOpts := append(portOpts(mode, ports), want.cniOpts()...)
+	list := m.setupList(mode, ports)
+	if err := m.writeRecord(id, list.kind); err != nil {
+		if rerr := removeNetNS(path); rerr != nil {
+			m.log.Warn("undo failed network setup", "id", id, "mode", mode, "err", rerr)
+		}
+		return Attachment{}, err
+	}
+	cniOpts := append(list.portOpts(ports), want.cniOpts()...)
 	// The plugins run to completion even when ctx ends: one killed halfway
 	// leaves the host half configured (the bridge plugin killed between
 	// attaching the first veth and setting the bridge's own MAC leaves a
 	// bridge whose MAC is zero once the veth goes, and the next ADD fails).
 	// A Setup whose ctx ended is undone below once the plugins return.
 	addCtx, cancelAdd := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	res, err := n.cni.Setup(addCtx, id, path, cniOpts...)
+	res, err := list.cni.Setup(addCtx, id, path, cniOpts...)
 	cancelAdd()
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
@@ -221,28 +245,35 @@ func (m *Manager) Setup(ctx context.Context, id, mode string, ports []PortMappin
 	if err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		if derr := n.cni.Remove(cctx, id, path, cniOpts...); derr != nil {
+		// The record goes last: Teardown needs it while anything is left.
+		if derr := list.cni.Remove(cctx, id, path, cniOpts...); derr != nil {
 			m.log.Warn("undo failed network setup", "id", id, "mode", mode, "err", derr)
 		} else if rerr := removeNetNS(path); rerr != nil {
+			m.log.Warn("undo failed network setup", "id", id, "mode", mode, "err", rerr)
+		} else if rerr := m.removeRecord(id); rerr != nil {
 			m.log.Warn("undo failed network setup", "id", id, "mode", mode, "err", rerr)
 		}
 		return Attachment{}, fmt.Errorf("CNI setup of %s (%s): %w", id, mode, err)
 	}
-	m.log.Debug("task network set up", "id", id, "mode", mode, "ip", att.IPv4,
+	m.log.Debug("task network set up", "id", id, "mode", mode, "list", list.kind, "ip", att.IPv4,
 		"ports", len(ports), "took", time.Since(start))
 	return att, nil
 }
 
 // Teardown releases the network of task id set up in mode: CNI DEL (the
-// IPAM lease, the bridge's masquerade rules, portmap's rules), then the
+// IPAM lease and, for a task that mapped ports, portmap's rules), then the
 // namespace. It is idempotent: an id that is already gone returns nil. It
 // works from a new Manager (e.g. after an agent restart) given the same
 // Config.
 //
-// ports should be those given to Setup (the CNI contract for DEL). The agent
-// need not persist them for this package, though: portmap deletes its rules
-// by container id, so with nil ports a placeholder mapping is passed that
-// still makes portmap remove every rule of id.
+// DEL runs the network list Setup recorded for id, so the plugins match
+// Setup's whatever ports the caller passes: ports should be those given to
+// Setup (the CNI contract for DEL), but the agent need not persist them for
+// this package, as portmap deletes its rules by container id. Without a
+// record (a task set up by an agent that kept none, or a Setup cut short
+// before writing it) DEL runs the legacy list of mode, which also removes
+// per-task masquerade rules and portmap's rules, and if that fails the
+// current list of mode with portmap.
 func (m *Manager) Teardown(ctx context.Context, id, mode string, ports []PortMapping) error {
 	if err := validID(id); err != nil {
 		return err
@@ -265,40 +296,49 @@ func (m *Manager) Teardown(ctx context.Context, id, mode string, ports []PortMap
 	if err != nil {
 		return err
 	}
-	if mode != ModeNone {
-		if mode == ModeBridge && len(ports) == 0 {
-			ports = []PortMapping{{HostPort: 1, ContainerPort: 1, Protocol: "tcp"}}
+	list := m.teardownList(id, mode)
+	if list != nil {
+		if list.mode != mode {
+			ports = nil // the caller's ports are for another mode
 		}
 		nsPath := ""
 		if pinned {
 			nsPath = path
 		}
-		if err := m.network(mode).cni.Remove(ctx, id, nsPath, portOpts(mode, ports)...); err != nil {
-			return fmt.Errorf("CNI teardown of %s (%s): %w", id, mode, err)
+		err := list.cni.Remove(ctx, id, nsPath, list.portOpts(ports)...)
+		if err != nil && list.kind == "" {
+			// The legacy list fails on a task set up without per-task
+			// masquerade rules (the bridge plugin cannot delete a jump to
+			// a chain that does not exist), i.e. one whose record was
+			// lost. By then it has released the lease and the veth and
+			// run portmap; the current list of the mode does what is left.
+			fb := m.fullList(list.mode)
+			if ferr := fb.cni.Remove(ctx, id, nsPath, fb.portOpts(nil)...); ferr != nil {
+				err = errors.Join(err, ferr)
+			} else {
+				m.log.Debug("legacy network teardown failed; the current list succeeded", "id", id, "err", err)
+				err = nil
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("CNI teardown of %s (%s): %w", id, list.mode, err)
 		}
 	}
 	if err := removeNetNS(path); err != nil {
 		return fmt.Errorf("network namespace of %s: %w", id, err)
 	}
-	m.log.Debug("task network torn down", "id", id, "mode", mode, "took", time.Since(start))
-	return nil
-}
-
-// portOpts passes port mappings to portmap in bridge mode.
-func portOpts(mode string, ports []PortMapping) []cni.NamespaceOpts {
-	if mode != ModeBridge || len(ports) == 0 {
-		return nil
+	if err := m.removeRecord(id); err != nil {
+		return err
 	}
-	pm := make([]cni.PortMapping, len(ports))
-	for i, p := range ports {
-		pm[i] = cni.PortMapping{
-			HostPort:      int32(p.HostPort),
-			ContainerPort: int32(p.ContainerPort),
-			Protocol:      p.Protocol,
-			HostIP:        p.HostIP,
+	kind := "none"
+	if list != nil {
+		kind = list.kind
+		if kind == "" {
+			kind = "legacy " + list.mode
 		}
 	}
-	return []cni.NamespaceOpts{cni.WithCapabilityPortMap(pm)}
+	m.log.Debug("task network torn down", "id", id, "mode", mode, "list", kind, "took", time.Since(start))
+	return nil
 }
 
 // fillAttachment copies the task interface's address, gateway and MAC from a

@@ -74,7 +74,8 @@ func freeSubnetIndex(tb testing.TB) int {
 
 // testConfig returns a Config with unique bridges, subnets in 10.214.x.0/24
 // (bridge: the lower /25 or the given size, awsvpc: the upper /25) and its
-// own state dir. The bridges are deleted on cleanup.
+// own state dir. The bridges and the networks' masquerade rules are deleted
+// on cleanup.
 func testConfig(tb testing.TB, bridgeBits int) Config {
 	tb.Helper()
 	requireNetworkHost(tb)
@@ -95,8 +96,47 @@ func testConfig(tb testing.TB, bridgeBits int) Config {
 				}
 			}
 		}
+		removeTestMasquerade(tb, cfg)
 	})
 	return cfg
+}
+
+// removeTestMasquerade deletes the masquerade rules of cfg's networks, as
+// Close would, whichever Manager installed them.
+func removeTestMasquerade(tb testing.TB, cfg Config) {
+	tb.Helper()
+	bridge, vpc, err := cfg.withDefaults().validate()
+	if err != nil {
+		tb.Errorf("config: %v", err)
+		return
+	}
+	ipt, err := findIPTables()
+	if err != nil {
+		tb.Error(err)
+		return
+	}
+	for _, r := range masqRules(cfg, bridge, vpc) {
+		if err := ipt.remove(context.Background(), r); err != nil {
+			tb.Errorf("remove masquerade rule: %v", err)
+		}
+	}
+}
+
+// masqRulesFor returns the nat POSTROUTING rules that masquerade traffic
+// from subnet (the networks' rules, not the per-task chains' jumps).
+func masqRulesFor(tb testing.TB, subnet string) []string {
+	tb.Helper()
+	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S", "POSTROUTING").Output()
+	if err != nil {
+		tb.Fatalf("iptables -t nat -S POSTROUTING: %v", err)
+	}
+	var rules []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "-s "+subnet+" ") && strings.HasSuffix(line, "-j MASQUERADE") {
+			rules = append(rules, line)
+		}
+	}
+	return rules
 }
 
 func testLogger(tb testing.TB) *slog.Logger {
@@ -224,10 +264,39 @@ func leaseExists(tb testing.TB, cfg Config, network, ip string) bool {
 	return err == nil
 }
 
+// recordOf returns the network list kind recorded for id, "" for none.
+func recordOf(tb testing.TB, cfg Config, id string) string {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(cfg.StateDir, "netconf", id))
+	if os.IsNotExist(err) {
+		return ""
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// perTaskMasquerade returns the nat rules of id that masquerade: those of
+// the bridge plugin's ipMasq, which Setup no longer asks for.
+func perTaskMasquerade(tb testing.TB, id string) []string {
+	tb.Helper()
+	var rules []string
+	for _, r := range natRulesFor(tb, id) {
+		if strings.Contains(r, "MASQUERADE") || (strings.HasPrefix(r, "-A POSTROUTING") && strings.Contains(r, "-j CNI-")) {
+			rules = append(rules, r)
+		}
+	}
+	return rules
+}
+
 func assertTornDown(t *testing.T, m *Manager, cfg Config, id, network string, att Attachment) {
 	t.Helper()
 	if _, err := os.Lstat(att.NetNSPath); !os.IsNotExist(err) {
 		t.Errorf("netns file %s still there (err %v)", att.NetNSPath, err)
+	}
+	if kind := recordOf(t, cfg, id); kind != "" {
+		t.Errorf("network list record %q of %s still there", kind, id)
 	}
 	if leaseExists(t, cfg, network, att.IPv4) {
 		t.Errorf("IPAM lease of %s not released", att.IPv4)
@@ -280,7 +349,13 @@ func TestBridgeSetupMapsHostPorts(t *testing.T) {
 		t.Fatalf("via task IP got %q", got)
 	}
 	if rules := natRulesFor(t, id); len(rules) == 0 {
-		t.Fatal("no portmap/masquerade rules for the task")
+		t.Fatal("no portmap rules for the task")
+	}
+	if rules := perTaskMasquerade(t, id); len(rules) > 0 {
+		t.Fatalf("per-task masquerade rules: %q", rules)
+	}
+	if kind := recordOf(t, cfg, id); kind != kindBridgePortmap {
+		t.Fatalf("recorded list %q, want %q", kind, kindBridgePortmap)
 	}
 
 	if err := m.Teardown(context.Background(), id, ModeBridge, ports); err != nil {
@@ -310,10 +385,11 @@ func TestAWSVPCSetup(t *testing.T) {
 	if _, err := net.InterfaceByName(cfg.VPCBridgeName); err != nil {
 		t.Fatalf("awsvpc bridge: %v", err)
 	}
-	for _, r := range natRulesFor(t, id) {
-		if strings.Contains(r, "dnat") || strings.Contains(r, "DNAT") {
-			t.Fatalf("awsvpc task has a port mapping rule: %s", r)
-		}
+	if rules := natRulesFor(t, id); len(rules) > 0 {
+		t.Fatalf("awsvpc task has nat rules of its own: %q", rules)
+	}
+	if kind := recordOf(t, cfg, id); kind != kindAWSVPC {
+		t.Fatalf("recorded list %q, want %q", kind, kindAWSVPC)
 	}
 	serveInNetNS(t, att.NetNSPath, 9000, "vpc")
 	if got := greetingAt(t, net.JoinHostPort(att.IPv4, "9000")); got != "vpc" {
@@ -541,6 +617,9 @@ func TestFailedSetupLeavesNothing(t *testing.T) {
 	if rules := natRulesFor(t, id); len(rules) > 0 {
 		t.Errorf("nat rules left: %q", rules)
 	}
+	if kind := recordOf(t, cfg, id); kind != "" {
+		t.Errorf("network list record %q left", kind)
+	}
 	entries, _ := os.ReadDir(filepath.Join(cfg.StateDir, "ipam", bridgeNetworkName))
 	for _, e := range entries {
 		if net.ParseIP(e.Name()) != nil {
@@ -555,28 +634,34 @@ func TestFailedSetupLeavesNothing(t *testing.T) {
 }
 
 // BenchmarkSetupTeardown measures one task network's Setup and Teardown per
-// mode; setup-ms and teardown-ms split the time.
+// mode (bridge with and without a port mapping); setup-ms and teardown-ms
+// split the time.
 func BenchmarkSetupTeardown(b *testing.B) {
 	cfg := testConfig(b, 25)
 	m := newTestManager(b, cfg)
 	ctx := context.Background()
-	for _, mode := range []string{ModeBridge, ModeAWSVPC, ModeNone} {
-		b.Run(mode, func(b *testing.B) {
-			var ports []PortMapping
-			if mode == ModeBridge {
-				ports = []PortMapping{{HostPort: 23456, ContainerPort: 80}}
-			}
+	cases := []struct {
+		name, mode string
+		ports      []PortMapping
+	}{
+		{"bridge-ports", ModeBridge, []PortMapping{{HostPort: 23456, ContainerPort: 80}}},
+		{"bridge-noports", ModeBridge, nil},
+		{ModeAWSVPC, ModeAWSVPC, nil},
+		{ModeNone, ModeNone, nil},
+	}
+	for _, bc := range cases {
+		b.Run(bc.name, func(b *testing.B) {
 			var setup, teardown time.Duration
 			i := 0
 			for b.Loop() {
-				id := fmt.Sprintf("b-%s-%d", mode, i)
+				id := fmt.Sprintf("b-%s-%d", bc.name, i)
 				i++
 				t0 := time.Now()
-				if _, err := m.Setup(ctx, id, mode, ports); err != nil {
+				if _, err := m.Setup(ctx, id, bc.mode, bc.ports); err != nil {
 					b.Fatal(err)
 				}
 				t1 := time.Now()
-				if err := m.Teardown(ctx, id, mode, ports); err != nil {
+				if err := m.Teardown(ctx, id, bc.mode, bc.ports); err != nil {
 					b.Fatal(err)
 				}
 				setup += t1.Sub(t0)
