@@ -54,5 +54,13 @@ func operations() map[string]operation {
 		"StopTask":      op((*Handler).stopTask),
 		"DescribeTasks": op((*Handler).describeTasks),
 		"ListTasks":     op((*Handler).listTasks),
+
+		// Services (services.go).
+		"CreateService":           op((*Handler).createService),
+		"UpdateService":           op((*Handler).updateService),
+		"DeleteService":           op((*Handler).deleteService),
+		"DescribeServices":        op((*Handler).describeServices),
+		"ListServices":            op((*Handler).listServices),
+		"ListServicesByNamespace": op((*Handler).listServicesByNamespace),
 	}
 }

@@ -47,6 +47,15 @@ func (h *Handler) withTags(ctx context.Context, resourceArn string, fn func(tags
 				return &td.Tags, nil
 			},
 			ecs.Errorf(ecs.ErrResourceNotFound, "The specified task definition %s could not be found.", resourceArn), fn)
+	case a.Type == arn.TypeService && len(a.Parts) == 2:
+		return updateTags(ctx, h.store, state.ServiceKey(a.Parts[0], a.Parts[1]),
+			func(s *ecs.Service) (*[]ecs.Tag, error) {
+				if s.Status == ecs.ServiceInactive {
+					return nil, ecs.Errorf(ecs.ErrServiceNotActive, "Service was not ACTIVE.")
+				}
+				return &s.Tags, nil
+			},
+			ecs.Errorf(ecs.ErrServiceNotFound, "Service not found."), fn)
 	case a.Type == arn.TypeContainerInstance && len(a.Parts) == 2:
 		return updateTags(ctx, h.store, state.InstanceKey(a.Parts[0], a.Parts[1]),
 			func(in *ecs.ContainerInstance) (*[]ecs.Tag, error) { return &in.Tags, nil },

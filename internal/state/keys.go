@@ -106,6 +106,9 @@ func TasksPrefix(cluster string) string { return tasksPrefix + cluster + "/" }
 // ServicesPrefix holds the services of a cluster.
 func ServicesPrefix(cluster string) string { return servicesPrefix + cluster + "/" }
 
+// ServiceKey is one service of a cluster.
+func ServiceKey(cluster, name string) string { return ServicesPrefix(cluster) + name }
+
 // TaskKey is one task of a cluster.
 func TaskKey(cluster, id string) string { return TasksPrefix(cluster) + id }
 
