@@ -56,24 +56,28 @@ type Config struct {
 	// an hour); SweepInterval how often they are looked for.
 	TaskRetention time.Duration
 	SweepInterval time.Duration
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// ServiceControllerInterval is how often the service controller runs
+	// (0: every second; negative: never, for tests that drive it).
+	ServiceControllerInterval time.Duration
+	Logger                    *slog.Logger
+	Now                       func() time.Time
 }
 
 // NewConfig returns a Config with defaults.
 func NewConfig() Config {
 	return Config{
-		Listen:           DefaultListen,
-		Region:           DefaultRegion,
-		Account:          DefaultAccount,
-		Store:            StoreEmbedded,
-		EtcdPrefix:       "/berth/",
-		WriteCredentials: true,
-		ShutdownTimeout:  5 * time.Second,
-		TaskRetention:    time.Hour,
-		SweepInterval:    time.Minute,
-		Logger:           slog.Default(),
-		Now:              time.Now,
+		Listen:                    DefaultListen,
+		Region:                    DefaultRegion,
+		Account:                   DefaultAccount,
+		Store:                     StoreEmbedded,
+		EtcdPrefix:                "/berth/",
+		WriteCredentials:          true,
+		ShutdownTimeout:           5 * time.Second,
+		TaskRetention:             time.Hour,
+		SweepInterval:             time.Minute,
+		ServiceControllerInterval: time.Second,
+		Logger:                    slog.Default(),
+		Now:                       time.Now,
 	}
 }
 

@@ -127,6 +127,7 @@ func (s *Server) Start(ctx context.Context) error {
 		sweepEvery = time.Minute
 	}
 	go h.RunTaskSweeper(ctx, sweepEvery, s.cfg.TaskRetention)
+	go h.RunServiceController(ctx, s.cfg.ServiceControllerInterval)
 	// The agent channel: agents (Berth's and the Amazon ECS agent) hold
 	// their ACS and TCS websockets here, next to the API.
 	s.acs = acs.New(acs.Config{Store: s.store, Auth: auth, Namer: arn.Namer{Region: s.cfg.Region, Account: s.cfg.Account},
