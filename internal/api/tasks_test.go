@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/berth/berth/internal/ecs"
+	"github.com/berth/berth/internal/server"
 	"github.com/berth/berth/internal/servertest"
 	"github.com/berth/berth/internal/state"
 	"github.com/berth/berth/internal/store"
@@ -32,7 +33,9 @@ type tkEnv struct {
 
 func tkStart(t *testing.T, cluster string) *tkEnv {
 	t.Helper()
-	srv := servertest.Start(t)
+	// No background service controller: tests that need it drive its
+	// passes themselves.
+	srv := servertest.Start(t, func(c *server.Config) { c.ServiceControllerInterval = -1 })
 	e := &tkEnv{srv: srv, c: srv.ECS(t), ctx: testCtx(t), cluster: cluster}
 	if _, err := e.c.CreateCluster(e.ctx, &sdkecs.CreateClusterInput{ClusterName: aws.String(cluster)}); err != nil {
 		t.Fatal(err)

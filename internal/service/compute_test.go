@@ -169,7 +169,9 @@ func TestComputeCompletionAndSteadyState(t *testing.T) {
 	if !r.Steady || len(r.Start)+len(r.Stop) != 0 {
 		t.Fatalf("result %+v, want steady with nothing to do", r)
 	}
-	wantEvents(t, r, "(service web) has reached a steady state.", "(service web) (deployment "+newID+") deployment completed.")
+	// In the order they happen: the steady state is the newest, so the
+	// next pass does not post it again.
+	wantEvents(t, r, "(service web) (deployment "+newID+") deployment completed.", "(service web) has reached a steady state.")
 	if len(r.Deployments) != 1 || r.Deployments[0].RolloutState != ecs.RolloutCompleted ||
 		r.Deployments[0].RolloutStateReason != "ECS deployment "+newID+" completed." || !r.Deployments[0].UpdatedAt.Equal(now) {
 		t.Fatalf("deployments %+v", r.Deployments)

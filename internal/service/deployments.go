@@ -186,12 +186,14 @@ func (c *computation) finish() Result {
 		if completedNow {
 			p.RolloutState, p.RolloutStateReason = ecs.RolloutCompleted, ecs.RolloutReasonCompleted(p.ID)
 		}
+		// "deployment completed" first, so that the steady-state event
+		// is the newest and the next pass does not post it again.
+		if completedNow {
+			c.emit(deploymentCompletedMessage(c.svc.Name, p.ID), false)
+		}
 		if p.RolloutState == ecs.RolloutCompleted {
 			steady = true
 			c.emitSteady()
-		}
-		if completedNow {
-			c.emit(deploymentCompletedMessage(c.svc.Name, p.ID), false)
 		}
 	}
 
