@@ -62,5 +62,11 @@ func operations() map[string]operation {
 		"DescribeServices":        op((*Handler).describeServices),
 		"ListServices":            op((*Handler).listServices),
 		"ListServicesByNamespace": op((*Handler).listServicesByNamespace),
+
+		// Service deployments and revisions (servicedeployments.go).
+		"ListServiceDeployments":     op((*Handler).listServiceDeployments),
+		"DescribeServiceDeployments": op((*Handler).describeServiceDeployments),
+		"DescribeServiceRevisions":   op((*Handler).describeServiceRevisions),
+		"StopServiceDeployment":      op((*Handler).stopServiceDeployment),
 	}
 }
