@@ -28,9 +28,11 @@
 //     instances and tasks beyond the desired count are "leaving". Tasks of
 //     the PRIMARY deployment are started up to the ceiling; leaving tasks
 //     are stopped at once when they are not healthy (PENDING tasks on a
-//     draining instance, old tasks still starting) and, when healthy, only
-//     while the floor still holds afterwards (draining instances first,
-//     then the oldest deployments, then scale-in surplus). A stop lowers
+//     draining instance, old tasks still starting), RUNNING ones awaiting
+//     their first health check result only while the floor holds without
+//     them, and healthy ones only while the floor still holds afterwards
+//     (draining instances first, then the oldest deployments, then
+//     scale-in surplus). A stop lowers
 //     the live count only once the task is STOPPED, so starts never
 //     overshoot the ceiling. When neither is possible and nothing is in
 //     flight, the ECS event about the deployment configuration is posted.

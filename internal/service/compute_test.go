@@ -254,6 +254,27 @@ func TestComputeHealth(t *testing.T) {
 	if r := run(replica(2, 100, 200, primaryNew, oldActive), tasks, cis); !slices.Equal(stopIDs(r), []string{"o1", "o2"}) {
 		t.Fatalf("stopped %v once the new tasks are healthy", stopIDs(r))
 	}
+
+	// An old task RUNNING but awaiting its first health check result (a
+	// replacement that just started) is no floor loss yet, but may be
+	// about to count: it stops only while the floor holds without it.
+	for _, tc := range []struct {
+		name      string
+		newHealth string
+		want      []string
+	}{
+		{"new tasks unknown: the awaiting old task is kept", ecs.HealthUnknown, nil},
+		{"new tasks healthy: all old tasks stop", ecs.HealthHealthy, []string{"o1", "o2", "o3"}},
+	} {
+		tasks := []ecs.Task{withHC(running("o1", oldID, "ci-1"), ecs.HealthHealthy), withHC(running("o2", oldID, "ci-2"), ecs.HealthHealthy),
+			withHC(running("o3", oldID, "ci-1"), ecs.HealthUnknown)}
+		for _, id := range []string{"n1", "n2", "n3"} {
+			tasks = append(tasks, withHC(running(id, newID, "ci-2"), tc.newHealth))
+		}
+		if r := run(replica(3, 100, 200, primaryNew, oldActive), tasks, cis); !slices.Equal(stopIDs(r), tc.want) {
+			t.Errorf("%s: stopped %v, want %v", tc.name, stopIDs(r), tc.want)
+		}
+	}
 }
 
 func TestComputeDrainingAndLostInstances(t *testing.T) {

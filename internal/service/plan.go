@@ -109,6 +109,13 @@ func (c *computation) planReplica() {
 	c.settled = len(c.starts) == 0 && len(c.stops) == 0 && len(leaving) == 0 && need == 0 && allHealthy && n.live == len(keep)
 }
 
+// awaitingHealth reports a RUNNING task whose health checks have not
+// reported yet (health status UNKNOWN).
+func awaitingHealth(v *view) bool {
+	return v.live && !v.stopping && !v.lost && !v.healthy && v.t.LastStatus == ecs.TaskRunning &&
+		(v.t.HealthStatus == ecs.HealthUnknown || v.t.HealthStatus == "")
+}
+
 // sortSurplus orders tasks so that the first ones are the best to drop:
 // not healthy before healthy, earlier statuses first, then those on the
 // instances with the most tasks of the service, then the newest.
@@ -130,27 +137,38 @@ func (c *computation) sortSurplus(vs []*view, load map[string]int) {
 }
 
 // stopLeaving stops the leaving tasks that may go now: all that do not
-// count towards the floor or are not healthy, and healthy ones while
-// healthy-1 stays at or above floor.
+// count towards the floor or are not healthy, those RUNNING and awaiting
+// their first health check result while the floor holds without them
+// (they may be about to count), and healthy ones while healthy-1 stays at
+// or above floor.
 func (c *computation) stopLeaving(leaving []leaver, healthy, floor int) {
-	free := func(l leaver) bool { return !l.counted || !l.v.healthy }
-	slices.SortFunc(leaving, func(a, b leaver) int {
-		if fa, fb := free(a), free(b); fa != fb {
-			if fa {
-				return -1
-			}
+	free := func(l leaver) bool { return !l.counted || (!l.v.healthy && !awaitingHealth(l.v)) }
+	rank := func(l leaver) int {
+		switch {
+		case free(l):
+			return 0
+		case !l.v.healthy:
 			return 1
 		}
+		return 2
+	}
+	slices.SortFunc(leaving, func(a, b leaver) int {
 		return cmp.Or(
+			cmp.Compare(rank(a), rank(b)),
 			cmp.Compare(a.class, b.class),
 			c.depCreated(a.v).Compare(c.depCreated(b.v)),
 			strings.Compare(a.v.t.ID, b.v.t.ID),
 		)
 	})
 	for _, l := range leaving {
-		if !free(l) {
+		switch rank(l) {
+		case 1:
+			if healthy < floor {
+				continue
+			}
+		case 2:
 			if healthy-1 < floor {
-				break
+				return
 			}
 			healthy--
 		}
