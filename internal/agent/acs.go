@@ -189,15 +189,25 @@ func (s *acsConn) reason(readErr error) error {
 	return readErr
 }
 
+// watch arms the connection's idle timer (which the caller resets on every
+// server message) and its lifetime timer, as the ECS agent does, and ends
+// the connection with ctx; release disarms them and closes the socket.
+func (s *acsConn) watch(ctx context.Context, t Timing) (idle *time.Timer, release func()) {
+	idle = time.AfterFunc(jittered(t.IdleTimeout, t.IdleJitter), func() { s.end(errIdle) })
+	life := time.AfterFunc(jittered(t.ConnectionLifetime, t.LifetimeJitter), func() { s.end(errLifetime) })
+	stop := context.AfterFunc(ctx, func() { s.end(ctx.Err()) })
+	return idle, func() {
+		s.conn.Close()
+		stop()
+		life.Stop()
+		idle.Stop()
+	}
+}
+
 func (s *acsConn) serve(ctx context.Context) error {
 	c := s.client
-	idle := time.AfterFunc(jittered(c.timing.IdleTimeout, c.timing.IdleJitter), func() { s.end(errIdle) })
-	defer idle.Stop()
-	life := time.AfterFunc(jittered(c.timing.ConnectionLifetime, c.timing.LifetimeJitter), func() { s.end(errLifetime) })
-	defer life.Stop()
-	stop := context.AfterFunc(ctx, func() { s.end(ctx.Err()) })
-	defer stop()
-	defer s.conn.Close()
+	idle, release := s.watch(ctx, c.timing)
+	defer release()
 
 	for {
 		_, frame, err := s.conn.ReadMessage()

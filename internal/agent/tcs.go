@@ -316,13 +316,8 @@ func (c *tcsClient) session(ctx context.Context) (bool, error) {
 func (c *tcsClient) serve(ctx context.Context, s *acsConn, u *url.URL) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	idle := time.AfterFunc(jittered(c.timing.IdleTimeout, c.timing.IdleJitter), func() { s.end(errIdle) })
-	defer idle.Stop()
-	life := time.AfterFunc(jittered(c.timing.ConnectionLifetime, c.timing.LifetimeJitter), func() { s.end(errLifetime) })
-	defer life.Stop()
-	stop := context.AfterFunc(ctx, func() { s.end(ctx.Err()) })
-	defer stop()
-	defer s.conn.Close()
+	idle, release := s.watch(ctx, c.timing)
+	defer release()
 
 	readErr := make(chan error, 1)
 	go func() {

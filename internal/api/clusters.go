@@ -205,33 +205,14 @@ func (h *Handler) listClusters(ctx context.Context, in *wire.ListClustersRequest
 	if err != nil {
 		return nil, err
 	}
-	// Read until one ACTIVE cluster more than the page holds is seen (that
-	// one says there is a next page) or the clusters run out; INACTIVE
-	// clusters are skipped.
-	out := &wire.ListClustersResponse{ClusterArns: []string{}}
-	var lastKey string
-	after := p.after
-	for {
-		recs, err := state.List[ecs.Cluster](ctx, h.store, prefix, store.ListOptions{After: after, Limit: p.limit + 1})
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range recs {
-			after = r.Key
-			if r.Value.Status != ecs.ClusterActive {
-				continue
-			}
-			if len(out.ClusterArns) == p.limit {
-				out.NextToken = nextToken(lastKey)
-				return out, nil
-			}
-			out.ClusterArns = append(out.ClusterArns, r.Value.ARN)
-			lastKey = r.Key
-		}
-		if len(recs) < p.limit+1 {
-			return out, nil
-		}
+	// INACTIVE clusters are skipped.
+	arns, next, err := listPage(ctx, h.store, prefix, p, 0,
+		func(c *ecs.Cluster) bool { return c.Status == ecs.ClusterActive },
+		func(c *ecs.Cluster) string { return c.ARN })
+	if err != nil {
+		return nil, err
 	}
+	return &wire.ListClustersResponse{ClusterArns: arns, NextToken: next}, nil
 }
 
 func (h *Handler) updateCluster(ctx context.Context, in *wire.UpdateClusterRequest) (*wire.UpdateClusterResponse, error) {

@@ -371,32 +371,11 @@ func (h *Handler) listContainerInstances(ctx context.Context, in *wire.ListConta
 		si := ciSchedulerInstance(inst, tasks, now)
 		return filter.Match(&si)
 	}
-	// As ListClusters: read until one match more than the page holds is
-	// seen (there is a next page) or the instances run out.
-	out := &wire.ListContainerInstancesResponse{ContainerInstanceArns: []string{}}
-	var lastKey string
-	after := p.after
-	for {
-		recs, err := state.List[ecs.ContainerInstance](ctx, h.store, prefix, store.ListOptions{After: after, Limit: p.limit + 1})
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range recs {
-			after = r.Key
-			if !match(&r.Value) {
-				continue
-			}
-			if len(out.ContainerInstanceArns) == p.limit {
-				out.NextToken = nextToken(lastKey)
-				return out, nil
-			}
-			out.ContainerInstanceArns = append(out.ContainerInstanceArns, r.Value.ARN)
-			lastKey = r.Key
-		}
-		if len(recs) < p.limit+1 {
-			return out, nil
-		}
+	arns, next, err := listPage(ctx, h.store, prefix, p, 0, match, func(ci *ecs.ContainerInstance) string { return ci.ARN })
+	if err != nil {
+		return nil, err
 	}
+	return &wire.ListContainerInstancesResponse{ContainerInstanceArns: arns, NextToken: next}, nil
 }
 
 func (h *Handler) updateContainerInstancesState(ctx context.Context, in *wire.UpdateContainerInstancesStateRequest) (*wire.UpdateContainerInstancesStateResponse, error) {

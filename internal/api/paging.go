@@ -1,10 +1,13 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"strings"
 
 	"github.com/berth/berth/internal/ecs"
+	"github.com/berth/berth/internal/state"
+	"github.com/berth/berth/internal/store"
 )
 
 // Pagination follows ECS: maxResults 1..100 (default 100 unless the
@@ -47,4 +50,37 @@ func parsePageMax(prefix, token string, maxResults *int32, def, max int) (page, 
 
 func nextToken(lastKey string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(lastKey))
+}
+
+// listPage pages through the records under prefix that match accepts and
+// returns their ARNs and the next token. It reads batches of at least
+// batch records (p.limit+1 when larger) until one match more than the page
+// holds is seen — that one says there is a next page — or the records run
+// out.
+func listPage[T any](ctx context.Context, r store.Reader, prefix string, p page, batch int,
+	match func(*T) bool, arnOf func(*T) string) (arns []string, next string, err error) {
+	batch = max(batch, p.limit+1)
+	arns = []string{}
+	var lastKey string
+	after := p.after
+	for {
+		recs, err := state.List[T](ctx, r, prefix, store.ListOptions{After: after, Limit: batch})
+		if err != nil {
+			return nil, "", err
+		}
+		for i := range recs {
+			after = recs[i].Key
+			if !match(&recs[i].Value) {
+				continue
+			}
+			if len(arns) == p.limit {
+				return arns, nextToken(lastKey), nil
+			}
+			arns = append(arns, arnOf(&recs[i].Value))
+			lastKey = recs[i].Key
+		}
+		if len(recs) < batch {
+			return arns, "", nil
+		}
+	}
 }

@@ -430,22 +430,7 @@ func (c *serviceController) serviceLaunch(s *ecs.Service, def *ecs.TaskDefinitio
 		l.tags = append(l.tags, ecs.Tag{Key: ecs.ManagedTagClusterName, Value: s.Cluster},
 			ecs.Tag{Key: managedTagServiceName, Value: s.Name})
 	}
-	cpu, mem := def.Reservation()
-	l.req = scheduler.Request{CPU: cpu, Memory: mem, Group: l.group}
-	for _, p := range l.ports {
-		if p.HostPort != 0 {
-			l.req.StaticPorts = append(l.req.StaticPorts, scheduler.Port{Number: p.HostPort, Protocol: p.Protocol})
-		} else {
-			l.req.DynamicPorts = append(l.req.DynamicPorts, p.Protocol)
-		}
-	}
-	for _, a := range def.RequiresAttributes {
-		if a.Value != "" {
-			l.req.RequiredAttributes = append(l.req.RequiredAttributes, a.Name+"="+a.Value)
-		} else {
-			l.req.RequiredAttributes = append(l.req.RequiredAttributes, a.Name)
-		}
-	}
+	l.req = placementRequest(def, l.ports, l.group)
 	for _, pc := range s.PlacementConstraints {
 		l.req.Constraints = append(l.req.Constraints, scheduler.Constraint{Type: pc.Type, Expression: pc.Expression})
 	}

@@ -69,17 +69,7 @@ func (h *Handler) serviceRefName(cluster, ref string) (string, bool) {
 	if !arn.IsARN(ref) {
 		return ref, ref != "" && validServiceName(ref) == nil
 	}
-	a, err := arn.Parse(ref)
-	if err != nil || a.Service != "ecs" || a.Type != arn.TypeService || a.Region != h.namer.Region || a.Account != h.namer.Account {
-		return "", false
-	}
-	switch len(a.Parts) {
-	case 1:
-		return a.Parts[0], a.Parts[0] != ""
-	case 2:
-		return a.Parts[1], a.Parts[0] == cluster && a.Parts[1] != ""
-	}
-	return "", false
+	return h.namer.ResourceID(arn.TypeService, cluster, ref)
 }
 
 // unsupportedServiceFeatures refuses what Berth has nothing to back with.
@@ -180,15 +170,9 @@ func (h *Handler) createService(ctx context.Context, in *wire.CreateServiceReque
 	case strategy == ecs.SchedulingDaemon && len(in.PlacementStrategy) > 0:
 		return nil, ecs.Errorf(ecs.ErrInvalidParameter, "placementStrategy is not supported with the DAEMON scheduling strategy.")
 	}
-	if len(in.CapacityProviderStrategy) > 0 {
-		return nil, ecs.Errorf(ecs.ErrInvalidParameter, "capacityProviderStrategy is not supported by this cluster yet: Berth has no capacity provider that runs tasks. Give launchType EC2 or EXTERNAL instead.")
-	}
-	launchType, err := runTaskLaunchType(in.LaunchType)
+	launchType, err := launchSettings(len(in.CapacityProviderStrategy), in.LaunchType, in.PlatformVersion, "services")
 	if err != nil {
 		return nil, err
-	}
-	if in.PlatformVersion != "" {
-		return nil, ecs.Errorf(ecs.ErrInvalidParameter, "platformVersion is only supported for services using the FARGATE launch type.")
 	}
 	if err := validPropagateTags(in.PropagateTags); err != nil {
 		return nil, err
@@ -576,30 +560,11 @@ func (h *Handler) listServices(ctx context.Context, in *wire.ListServicesRequest
 			(in.LaunchType == "" || s.LaunchType == string(in.LaunchType)) &&
 			(in.SchedulingStrategy == "" || string(s.SchedulingStrategy) == string(in.SchedulingStrategy))
 	}
-	out := &wire.ListServicesResponse{ServiceArns: []string{}}
-	var lastKey string
-	after := p.after
-	for {
-		recs, err := state.List[ecs.Service](ctx, h.store, prefix, store.ListOptions{After: after, Limit: p.limit + 1})
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range recs {
-			after = r.Key
-			if !match(&r.Value) {
-				continue
-			}
-			if len(out.ServiceArns) == p.limit {
-				out.NextToken = nextToken(lastKey)
-				return out, nil
-			}
-			out.ServiceArns = append(out.ServiceArns, r.Value.ARN)
-			lastKey = r.Key
-		}
-		if len(recs) < p.limit+1 {
-			return out, nil
-		}
+	arns, next, err := listPage(ctx, h.store, prefix, p, 0, match, func(s *ecs.Service) string { return s.ARN })
+	if err != nil {
+		return nil, err
 	}
+	return &wire.ListServicesResponse{ServiceArns: arns, NextToken: next}, nil
 }
 
 // listServicesByNamespace answers ListServicesByNamespace. Berth has no

@@ -29,17 +29,7 @@ func (h *Handler) taskRefID(cluster, ref string) (string, bool) {
 	if !arn.IsARN(ref) {
 		return ref, !strings.ContainsAny(ref, "/: ")
 	}
-	a, err := arn.Parse(ref)
-	if err != nil || a.Service != "ecs" || a.Type != arn.TypeTask || a.Region != h.namer.Region || a.Account != h.namer.Account {
-		return "", false
-	}
-	switch len(a.Parts) {
-	case 1:
-		return a.Parts[0], a.Parts[0] != ""
-	case 2:
-		return a.Parts[1], a.Parts[0] == cluster && a.Parts[1] != ""
-	}
-	return "", false
+	return h.namer.ResourceID(arn.TypeTask, cluster, ref)
 }
 
 // errTaskNotFound is ECS's answer for a task StopTask cannot find.
@@ -150,36 +140,15 @@ func (h *Handler) listTasks(ctx context.Context, in *wire.ListTasksRequest) (*wi
 	if err != nil {
 		return nil, err
 	}
-	out := &wire.ListTasksResponse{TaskArns: []string{}}
 	if f.none {
-		return out, nil
+		return &wire.ListTasksResponse{TaskArns: []string{}}, nil
 	}
-	// Read until one matching task more than the page holds is seen (it
-	// says there is a next page) or the tasks run out.
-	var lastKey string
-	after := p.after
-	batch := max(p.limit+1, 100)
-	for {
-		recs, err := state.List[ecs.Task](ctx, h.store, prefix, store.ListOptions{After: after, Limit: batch})
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range recs {
-			after = r.Key
-			if !f.match(&r.Value) {
-				continue
-			}
-			if len(out.TaskArns) == p.limit {
-				out.NextToken = nextToken(lastKey)
-				return out, nil
-			}
-			out.TaskArns = append(out.TaskArns, r.Value.ARN)
-			lastKey = r.Key
-		}
-		if len(recs) < batch {
-			return out, nil
-		}
+	// Batches of 100 at least: most tasks of a cluster fail the filters.
+	arns, next, err := listPage(ctx, h.store, prefix, p, 100, f.match, func(t *ecs.Task) string { return t.ARN })
+	if err != nil {
+		return nil, err
 	}
+	return &wire.ListTasksResponse{TaskArns: arns, NextToken: next}, nil
 }
 
 func (h *Handler) stopTask(ctx context.Context, in *wire.StopTaskRequest) (*wire.StopTaskResponse, error) {

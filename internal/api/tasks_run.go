@@ -56,15 +56,9 @@ func (h *Handler) runTask(ctx context.Context, in *wire.RunTaskRequest) (*wire.R
 			return nil, ecs.Errorf(ecs.ErrInvalidParameter, "count must be between 1 and %d (got %d).", ecs.MaxRunTaskCount, count)
 		}
 	}
-	if len(in.CapacityProviderStrategy) > 0 {
-		return nil, ecs.Errorf(ecs.ErrInvalidParameter, "capacityProviderStrategy is not supported by this cluster yet: Berth has no capacity provider that runs tasks. Give launchType EC2 or EXTERNAL instead.")
-	}
-	launchType, err := runTaskLaunchType(in.LaunchType)
+	launchType, err := launchSettings(len(in.CapacityProviderStrategy), in.LaunchType, in.PlatformVersion, "tasks")
 	if err != nil {
 		return nil, err
-	}
-	if in.PlatformVersion != "" {
-		return nil, ecs.Errorf(ecs.ErrInvalidParameter, "platformVersion is only supported for tasks using the FARGATE launch type.")
 	}
 	if err := ecs.ValidateClientToken(in.ClientToken); err != nil {
 		return nil, err
@@ -129,6 +123,22 @@ func runTaskLaunchType(lt wire.LaunchType) (string, error) {
 		return "", ecs.Errorf(ecs.ErrInvalidParameter, "launchType %s is not supported by this cluster yet: Berth runs tasks on the cluster's container instances. Use launchType EC2 or EXTERNAL.", lt)
 	}
 	return "", ecs.Errorf(ecs.ErrInvalidParameter, "launchType %q is not valid. Valid values: EC2, FARGATE, EXTERNAL, MANAGED_INSTANCES.", lt)
+}
+
+// launchSettings checks the capacity a RunTask or CreateService asks for
+// (what names the callers in messages) and returns the launch type.
+func launchSettings(capacityProviders int, lt wire.LaunchType, platformVersion, what string) (string, error) {
+	if capacityProviders > 0 {
+		return "", ecs.Errorf(ecs.ErrInvalidParameter, "capacityProviderStrategy is not supported by this cluster yet: Berth has no capacity provider that runs tasks. Give launchType EC2 or EXTERNAL instead.")
+	}
+	launchType, err := runTaskLaunchType(lt)
+	if err != nil {
+		return "", err
+	}
+	if platformVersion != "" {
+		return "", ecs.Errorf(ecs.ErrInvalidParameter, "platformVersion is only supported for %s using the FARGATE launch type.", what)
+	}
+	return launchType, nil
 }
 
 func (h *Handler) startTask(ctx context.Context, in *wire.StartTaskRequest) (*wire.StartTaskResponse, error) {
@@ -253,22 +263,7 @@ func (h *Handler) prepareLaunch(ctx context.Context, in launchInput) (*taskLaunc
 	if derefBool(in.enableManagedTags) {
 		l.tags = append(l.tags, ecs.Tag{Key: ecs.ManagedTagClusterName, Value: c.Name})
 	}
-	cpu, mem := def.Reservation()
-	l.req = scheduler.Request{CPU: cpu, Memory: mem, Group: l.group}
-	for _, p := range l.ports {
-		if p.HostPort != 0 {
-			l.req.StaticPorts = append(l.req.StaticPorts, scheduler.Port{Number: p.HostPort, Protocol: p.Protocol})
-		} else {
-			l.req.DynamicPorts = append(l.req.DynamicPorts, p.Protocol)
-		}
-	}
-	for _, a := range def.RequiresAttributes {
-		if a.Value != "" {
-			l.req.RequiredAttributes = append(l.req.RequiredAttributes, a.Name+"="+a.Value)
-		} else {
-			l.req.RequiredAttributes = append(l.req.RequiredAttributes, a.Name)
-		}
-	}
+	l.req = placementRequest(&def, l.ports, l.group)
 	return l, nil
 }
 
@@ -324,4 +319,27 @@ func taskRequestHash(in *wire.RunTaskRequest) (string, error) {
 		return "", fmt.Errorf("hash RunTask request: %w", err)
 	}
 	return taskHashHex(b), nil
+}
+
+// placementRequest is what a task of def needs from an instance: its
+// reservation, its host ports (static, and one dynamic per port 0) and its
+// required attributes ("name" or "name=value").
+func placementRequest(def *ecs.TaskDefinition, ports []ecs.PortAssignment, group string) scheduler.Request {
+	cpu, mem := def.Reservation()
+	req := scheduler.Request{CPU: cpu, Memory: mem, Group: group}
+	for _, p := range ports {
+		if p.HostPort != 0 {
+			req.StaticPorts = append(req.StaticPorts, scheduler.Port{Number: p.HostPort, Protocol: p.Protocol})
+		} else {
+			req.DynamicPorts = append(req.DynamicPorts, p.Protocol)
+		}
+	}
+	for _, a := range def.RequiresAttributes {
+		if a.Value != "" {
+			req.RequiredAttributes = append(req.RequiredAttributes, a.Name+"="+a.Value)
+		} else {
+			req.RequiredAttributes = append(req.RequiredAttributes, a.Name)
+		}
+	}
+	return req
 }

@@ -173,8 +173,18 @@ func (n Namer) ContainerInstanceID(cluster, ref string) (id string, ok bool) {
 	if !IsARN(ref) {
 		return ref, ref != "" && !strings.ContainsAny(ref, "/:")
 	}
+	return n.ResourceID(TypeContainerInstance, cluster, ref)
+}
+
+// ResourceID resolves an ARN of a cluster-scoped resource of type typ
+// (container instance, task, service) of this namer's region and account,
+// in the long (<type>/<cluster>/<id>) or legacy short (<type>/<id>)
+// format, to the resource's id or name within cluster. ok is false when
+// ref cannot name such a resource of cluster. Bare ids are the caller's
+// to check.
+func (n Namer) ResourceID(typ, cluster, ref string) (id string, ok bool) {
 	a, err := Parse(ref)
-	if err != nil || a.Service != "ecs" || a.Type != TypeContainerInstance || a.Region != n.Region || a.Account != n.Account {
+	if err != nil || a.Service != "ecs" || a.Type != typ || a.Region != n.Region || a.Account != n.Account {
 		return "", false
 	}
 	switch len(a.Parts) {
