@@ -33,6 +33,7 @@ import (
 	"github.com/berth/berth/internal/agentproto"
 	"github.com/berth/berth/internal/api"
 	"github.com/berth/berth/internal/api/sigv4"
+	"github.com/berth/berth/internal/clusterview"
 	"github.com/berth/berth/internal/ecs"
 	"github.com/berth/berth/internal/ecs/arn"
 	"github.com/berth/berth/internal/state"
@@ -70,6 +71,9 @@ const (
 // Config configures a Handler.
 type Config struct {
 	Store store.Store
+	// View, when set and running, tells which tasks are on an instance
+	// without listing the cluster's task records.
+	View *clusterview.View
 	// Auth authenticates upgrades. Nil means no authentication (the
 	// server's insecure mode): every caller is "anonymous", as in the API.
 	Auth   api.Authenticator
@@ -88,6 +92,7 @@ type Config struct {
 // sessions to see task and instance changes.
 type Handler struct {
 	store   store.Store
+	view    *clusterview.View
 	auth    api.Authenticator
 	namer   arn.Namer
 	log     *slog.Logger
@@ -112,7 +117,7 @@ type Handler struct {
 // New builds a Handler.
 func New(cfg Config) *Handler {
 	h := &Handler{
-		store: cfg.Store, auth: cfg.Auth, namer: cfg.Namer, log: cfg.Logger, now: cfg.Now,
+		store: cfg.Store, view: cfg.View, auth: cfg.Auth, namer: cfg.Namer, log: cfg.Logger, now: cfg.Now,
 		hbEvery: cfg.HeartbeatInterval, mfEvery: cfg.ManifestInterval,
 		hub: newHub(), metrics: newMetricsCache(), closed: make(chan struct{}),
 	}

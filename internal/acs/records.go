@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/berth/berth/internal/clusterview"
 	"github.com/berth/berth/internal/ecs"
 	"github.com/berth/berth/internal/ecs/arn"
 	"github.com/berth/berth/internal/state"
@@ -120,6 +121,7 @@ func (h *Handler) markDisconnected(ctx context.Context, k instKey, lastSeen time
 			return errNotYetOurs
 		}
 		inst.AgentConnected = false
+		inst.AgentSeenAt = h.now() // heard until the channel closed: lost time counts from here
 		inst.Version++
 		return nil
 	})
@@ -129,9 +131,35 @@ func (h *Handler) markDisconnected(ctx context.Context, k instKey, lastSeen time
 	return err
 }
 
-// instanceTasks reads the tasks placed on an instance (every status).
-// Records are first decoded only far enough to see where they run.
+// instanceTasks reads the tasks placed on an instance (every status):
+// which they are from the cluster view when it is caught up with the
+// store, else from a listing of the cluster's tasks.
 func (h *Handler) instanceTasks(ctx context.Context, k instKey) ([]ecs.Task, error) {
+	if h.view != nil {
+		_, rev, err := h.store.List(ctx, state.InstanceKey(k.cluster, k.id), store.ListOptions{Limit: 1})
+		if err != nil {
+			return nil, fmt.Errorf("read the store revision: %w", err)
+		}
+		var ids []string
+		err = h.view.Read(ctx, k.cluster, rev, func(c *clusterview.Cluster) { ids = c.TasksOn(k.id) })
+		if err == nil {
+			var out []ecs.Task
+			for _, id := range ids {
+				t, _, err := state.Get[ecs.Task](ctx, h.store, state.TaskKey(k.cluster, id))
+				if errors.Is(err, store.ErrNotFound) {
+					continue // swept meanwhile
+				}
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, t)
+			}
+			return out, nil
+		}
+		if !errors.Is(err, clusterview.ErrNotReady) {
+			return nil, err
+		}
+	}
 	kvs, _, err := h.store.List(ctx, state.TasksPrefix(k.cluster), store.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list tasks of %s: %w", k.cluster, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/berth/berth/internal/api/sigv4"
+	"github.com/berth/berth/internal/clusterview"
 	"github.com/berth/berth/internal/ecs/arn"
 	"github.com/berth/berth/internal/store"
 )
@@ -48,7 +49,13 @@ type Authenticator interface {
 // Config configures a Handler.
 type Config struct {
 	Store store.Store
-	Namer arn.Namer
+	// View, when set and running, serves whole-cluster reads (placement,
+	// the service controller) instead of listing the store.
+	View *clusterview.View
+	// MaxTxnOps is the store's limit of ops per transaction (etcd's
+	// --max-txn-ops); 0: none.
+	MaxTxnOps int
+	Namer     arn.Namer
 	// Auth authenticates every request. Nil means no authentication, which
 	// only the server's loudly-flagged insecure mode may choose.
 	Auth   Authenticator
@@ -61,21 +68,26 @@ type Config struct {
 // Handler serves the ECS API.
 type Handler struct {
 	store store.Store
-	namer arn.Namer
-	auth  Authenticator
-	now   func() time.Time
-	log   *slog.Logger
-	ops   map[string]operation
-	admin map[string]operation
-	creds Credentials
-	tdefs *taskDefCache
+	view  *clusterview.View
+	// maxTxnOps is Config.MaxTxnOps.
+	maxTxnOps int
+	namer     arn.Namer
+	auth      Authenticator
+	now       func() time.Time
+	log       *slog.Logger
+	ops       map[string]operation
+	admin     map[string]operation
+	creds     Credentials
+	tdefs     *taskDefCache
+	// bases caches what placement derives from each instance.
+	bases *placementBases
 	// replays guards the admin operations against replayed requests.
 	replays *replayGuard
 }
 
 // New builds a Handler.
 func New(cfg Config) *Handler {
-	h := &Handler{store: cfg.Store, namer: cfg.Namer, auth: cfg.Auth, now: cfg.Now, log: cfg.Logger, creds: cfg.Creds}
+	h := &Handler{store: cfg.Store, view: cfg.View, maxTxnOps: cfg.MaxTxnOps, namer: cfg.Namer, auth: cfg.Auth, now: cfg.Now, log: cfg.Logger, creds: cfg.Creds}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -85,6 +97,7 @@ func New(cfg Config) *Handler {
 	h.ops = operations()
 	h.admin = adminOperations()
 	h.tdefs = newTaskDefCache()
+	h.bases = newPlacementBases()
 	h.replays = newReplayGuard()
 	return h
 }

@@ -30,7 +30,7 @@ import (
 const (
 	// ciAgentStaleAfter is how long after its last heartbeat an agent still
 	// counts as connected: three of ACS's default 30 s heartbeats.
-	ciAgentStaleAfter = 90 * time.Second
+	ciAgentStaleAfter = ecs.AgentStaleAfter
 	// ciMaxDescribe and ciMaxUpdateState are ECS's list limits.
 	ciMaxDescribe    = 100
 	ciMaxUpdateState = 10

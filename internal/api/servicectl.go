@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth/berth/internal/api/wire"
+	"github.com/berth/berth/internal/clusterview"
 	"github.com/berth/berth/internal/ecs"
 	"github.com/berth/berth/internal/scheduler"
 	"github.com/berth/berth/internal/service"
@@ -30,12 +31,14 @@ import (
 
 // Controller parameters.
 const (
-	// serviceLostAfter is how long an instance's agent may go unheard
-	// before its service tasks are replaced elsewhere.
-	serviceLostAfter = 5 * time.Minute
-	// serviceMaxStartsPerPass bounds the tasks one pass starts for one
-	// service (and so the size of its transaction).
-	serviceMaxStartsPerPass = 100
+	// DefaultInstanceLostAfter is how long an instance's agent may go
+	// unheard before its service tasks are replaced elsewhere.
+	DefaultInstanceLostAfter = 5 * time.Minute
+	// serviceMaxChangesPerPass bounds the tasks one pass starts, and those
+	// it stops, for one service (and so the size of its transaction; a
+	// store with a smaller transaction limit lowers it: serviceBatch). A
+	// pass that left work undone is followed by the next one at once.
+	serviceMaxChangesPerPass = 500
 	// DefaultServiceControllerInterval is how often the loop runs.
 	DefaultServiceControllerInterval = time.Second
 )
@@ -50,35 +53,59 @@ func serviceDeploymentKey(cluster, svc, id string) string {
 
 // serviceController is the loop's memory between passes.
 type serviceController struct {
-	h   *Handler
-	rng *rand.Rand
+	h         *Handler
+	rng       *rand.Rand
+	lostAfter time.Duration
 	// next holds, per service key, when the restart throttle lets the
 	// service run again.
 	next map[string]time.Time
+	// more is set by a pass that left starts or stops for the next one.
+	more bool
 }
 
-func (h *Handler) newServiceController() *serviceController {
-	return &serviceController{h: h, rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), next: map[string]time.Time{}}
+// serviceBatch is how many tasks one pass may start, and stop, for one
+// service: serviceMaxChangesPerPass, or what fits the store's limit of ops
+// per transaction (a new task takes up to three: its record, its
+// instance's check and placement record; a few more go to the service and
+// the cluster).
+func (h *Handler) serviceBatch() int {
+	if h.maxTxnOps <= 0 {
+		return serviceMaxChangesPerPass
+	}
+	return max(1, min(serviceMaxChangesPerPass, (h.maxTxnOps-16)/3))
+}
+
+func (h *Handler) newServiceController(lostAfter time.Duration) *serviceController {
+	if lostAfter <= 0 {
+		lostAfter = DefaultInstanceLostAfter
+	}
+	return &serviceController{h: h, rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), next: map[string]time.Time{}, lostAfter: lostAfter}
 }
 
 // RunServiceController runs a controller pass at once and then every
 // interval until ctx is done, logging failures; it is what the server
 // runs in the background. interval 0 means
 // DefaultServiceControllerInterval; a negative one turns the controller
-// off (tests that drive passes themselves).
-func (h *Handler) RunServiceController(ctx context.Context, interval time.Duration) {
+// off (tests that drive passes themselves). lostAfter is how long an
+// instance's agent may go unheard before its service tasks are replaced
+// elsewhere (0: DefaultInstanceLostAfter).
+func (h *Handler) RunServiceController(ctx context.Context, interval, lostAfter time.Duration) {
 	if interval < 0 {
 		return
 	}
 	if interval == 0 {
 		interval = DefaultServiceControllerInterval
 	}
-	c := h.newServiceController()
+	c := h.newServiceController(lostAfter)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
+		c.more = false
 		if err := c.pass(ctx); err != nil && ctx.Err() == nil {
 			h.log.Warn("service controller pass failed", "err", err)
+		}
+		if c.more && ctx.Err() == nil {
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -132,23 +159,26 @@ func (c *serviceController) passCluster(ctx context.Context, cluster string, see
 	if len(svcs) == 0 {
 		return nil
 	}
-	insts, err := state.List[ecs.ContainerInstance](ctx, c.h.store, state.InstancesPrefix(cluster), store.ListOptions{})
+	// The cluster's instances and the services' tasks, as of now or later.
+	_, rev, err := c.h.store.List(ctx, state.ClusterKey(cluster), store.ListOptions{Limit: 1})
 	if err != nil {
-		return fmt.Errorf("list instances: %w", err)
+		return fmt.Errorf("read the store revision: %w", err)
 	}
-	instances := make([]ecs.ContainerInstance, 0, len(insts))
-	for _, r := range insts {
-		instances = append(instances, r.Value)
-	}
-	trecs, err := state.List[ecs.Task](ctx, c.h.store, state.TasksPrefix(cluster), store.ListOptions{})
-	if err != nil {
-		return fmt.Errorf("list tasks: %w", err)
-	}
+	var instances []ecs.ContainerInstance
 	byService := map[string][]state.Record[ecs.Task]{}
-	for _, r := range trecs {
-		if r.Value.ServiceName != "" {
-			byService[r.Value.ServiceName] = append(byService[r.Value.ServiceName], r)
+	err = c.h.readCluster(ctx, cluster, rev, func(cv *clusterview.Cluster) {
+		for _, id := range cv.InstanceIDs() {
+			instances = append(instances, cv.Instance(id).Record)
 		}
+		for _, sr := range svcs {
+			for _, t := range cv.ServiceTasks(sr.Value.Name) {
+				byService[sr.Value.Name] = append(byService[sr.Value.Name],
+					state.Record[ecs.Task]{Key: state.TaskKey(cluster, t.Record.ID), Value: t.Record, ModRevision: t.Rev})
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("read instances and tasks: %w", err)
 	}
 	for _, sr := range svcs {
 		seen[sr.Key] = true
@@ -190,7 +220,7 @@ func (c *serviceController) reconcile(ctx context.Context, cluster string, sr st
 		taskRev[r.Value.ID] = r.ModRevision
 	}
 	res := service.Compute(service.Input{Service: s, Tasks: tasks, Instances: instances, Definition: def, Now: now,
-		LostAfter: serviceLostAfter, NewDeploymentID: ecs.FormatDeploymentID(c.rng.Uint64())})
+		LostAfter: c.lostAfter, NewDeploymentID: ecs.FormatDeploymentID(c.rng.Uint64())})
 
 	var ops []store.Op
 	// Stops.
@@ -198,12 +228,34 @@ func (c *serviceController) reconcile(ctx context.Context, cluster string, sr st
 	for i := range tasks {
 		byID[tasks[i].ID] = &tasks[i]
 	}
-	for _, st := range res.Stop {
-		t := byID[st.TaskID]
-		if t == nil || !serviceStopTask(t, st, now) {
+	// truncated: this pass leaves starts or stops for the next one, which
+	// then follows at once if this one got somewhere.
+	truncated := false
+	stops := res.Stop
+	if batch := c.h.serviceBatch(); len(stops) > batch {
+		stops, truncated = stops[:batch], true
+	}
+	for _, st := range stops {
+		if byID[st.TaskID] == nil {
 			continue
 		}
-		put, err := state.PutOp(state.TaskKey(cluster, t.ID), t, taskRev[t.ID])
+		// The tasks Compute saw are trimmed: stop the whole record, as
+		// long as it is still the one Compute decided over.
+		key := state.TaskKey(cluster, st.TaskID)
+		t, rev, err := state.Get[ecs.Task](ctx, c.h.store, key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if rev != taskRev[st.TaskID] {
+			return fmt.Errorf("task %s changed: %w", st.TaskID, store.ErrConflict)
+		}
+		if !serviceStopTask(&t, st, now) {
+			continue
+		}
+		put, err := state.PutOp(key, &t, rev)
 		if err != nil {
 			return err
 		}
@@ -231,12 +283,15 @@ func (c *serviceController) reconcile(ctx context.Context, cluster string, sr st
 
 	// Starts, placed over a snapshot and committed with the rest.
 	var launches []service.Launch
-	budget := serviceMaxStartsPerPass
+	budget := c.h.serviceBatch()
 	for _, l := range res.Start {
 		if budget <= 0 {
+			truncated = true
 			break
 		}
-		l.Count = min(l.Count, budget)
+		if l.Count > budget {
+			l.Count, truncated = budget, true
+		}
 		budget -= l.Count
 		launches = append(launches, l)
 	}
@@ -251,7 +306,7 @@ func (c *serviceController) reconcile(ctx context.Context, cluster string, sr st
 		evs := slices.Clone(events)
 		if len(launches) > 0 {
 			var err error
-			if snap, err = c.h.placementSnapshot(ctx, cluster); err != nil {
+			if snap, err = c.h.placementSnapshot(ctx, cluster, false); err != nil {
 				return err
 			}
 			var placeEvents []string
@@ -284,13 +339,17 @@ func (c *serviceController) reconcile(ctx context.Context, cluster string, sr st
 		}
 		all := append(slices.Clone(ops), put)
 		if len(newTasks) > 0 {
-			return c.h.commitNewTasks(ctx, cluster, snap, newTasks, all...)
+			err = c.h.commitNewTasks(ctx, cluster, snap, newTasks, all...)
+		} else {
+			var crev int64
+			if _, crev, err = c.h.activeCluster(ctx, cluster); err != nil {
+				return err
+			}
+			_, err = c.h.store.Txn(ctx, append(all, store.Check(state.ClusterKey(cluster), crev))...)
 		}
-		_, crev, err := c.h.activeCluster(ctx, cluster)
-		if err != nil {
-			return err
+		if err == nil && truncated && (len(newTasks) > 0 || len(ops) > 0) {
+			c.more = true
 		}
-		_, err = c.h.store.Txn(ctx, append(all, store.Check(state.ClusterKey(cluster), crev))...)
 		return err
 	}()
 }

@@ -53,7 +53,7 @@ func scStart(t *testing.T) *scEnv {
 	e := &scEnv{ctx: ctx, now: time.Now().UTC()}
 	e.h = New(Config{Store: st, Namer: arn.Namer{Region: "us-east-1", Account: "000000000000"}, Now: e.clock,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	e.ctl = e.h.newServiceController()
+	e.ctl = e.h.newServiceController(0)
 	srv := httptest.NewServer(e.h)
 	t.Cleanup(srv.Close)
 	e.c = sdkecs.New(sdkecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,

@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 
 	"github.com/berth/berth/internal/api/wire"
 	"github.com/berth/berth/internal/ecs"
@@ -11,7 +13,7 @@ import (
 	"github.com/berth/berth/internal/store"
 )
 
-// taggable resolves a resource ARN to the record that carries its tags and
+// withTags resolves a resource ARN to the record that carries its tags and
 // applies fn to them (read-only when fn returns errUnchanged).
 func (h *Handler) withTags(ctx context.Context, resourceArn string, fn func(tags []ecs.Tag) ([]ecs.Tag, error)) ([]ecs.Tag, error) {
 	if resourceArn == "" {
@@ -60,8 +62,71 @@ func (h *Handler) withTags(ctx context.Context, resourceArn string, fn func(tags
 		return updateTags(ctx, h.store, state.InstanceKey(a.Parts[0], a.Parts[1]),
 			func(in *ecs.ContainerInstance) (*[]ecs.Tag, error) { return &in.Tags, nil },
 			ecs.Errorf(ecs.ErrResourceNotFound, "The specified container instance %s could not be found.", resourceArn), fn)
+	case a.Type == arn.TypeTask && len(a.Parts) == 2:
+		return h.withTaskTags(ctx, resourceArn, a.Parts[0], a.Parts[1], fn)
+	case a.Type == arn.TypeTask && len(a.Parts) == 1:
+		// As in ECS, tagging needs the long ARN format, which names the
+		// cluster; a legacy task ARN does not say where the task is.
+		return nil, ecs.Errorf(ecs.ErrInvalidParameter,
+			"resourceArn %q is a task ARN in the legacy format; tagging a task needs its long ARN (task/<cluster>/<id>).", resourceArn)
 	}
 	return nil, ecs.Errorf(ecs.ErrInvalidParameter, "resourceArn %q: tagging is not supported for this resource type.", resourceArn)
+}
+
+// withTaskTags applies fn to the tags of task id of cluster. A task can be
+// tagged for as long as DescribeTasks shows it: its cluster is ACTIVE
+// (ClusterNotFoundException otherwise, as DescribeTasks answers) and its
+// record exists, STOPPED or not, until the retention sweeper deletes it
+// (ResourceNotFoundException naming the ARN after that).
+//
+// The agent's state changes write the same record. The tags are changed by
+// a compare-and-swap of the whole record (state.Update), so a state change
+// committed between our read and our write makes the write fail and retry
+// on the new record: neither change is lost. Only Tags change:
+//   - Seq stays: it orders the desired-state changes sent to the agent,
+//     and tags are nothing to the agent; a grown Seq would send it the
+//     task again.
+//   - Version stays: ECS's task version counts the changes that emit a
+//     task state change event (so that event consumers can tell whether
+//     DescribeTasks is ahead of their stream), and tagging emits none.
+//
+// The cluster is checked before the update and not asserted in its
+// transaction (StopTask does assert it): DeleteCluster only counts the
+// tasks still in use, which tags do not change, so a delete that passes
+// between the check and the write leaves nothing inconsistent.
+func (h *Handler) withTaskTags(ctx context.Context, resourceArn, cluster, id string, fn func([]ecs.Tag) ([]ecs.Tag, error)) ([]ecs.Tag, error) {
+	if _, _, err := h.activeCluster(ctx, cluster); err != nil {
+		return nil, err
+	}
+	return updateTags(ctx, h.store, state.TaskKey(cluster, id),
+		func(t *ecs.Task) (*[]ecs.Tag, error) { return &t.Tags, nil },
+		ecs.Errorf(ecs.ErrResourceNotFound, "The specified task %s could not be found.", resourceArn), fn)
+}
+
+// userTags applies fn to the tags a user may change and keeps the others
+// as they are: tags whose key has the reserved "aws:" prefix (the ECS
+// managed tags aws:ecs:clusterName and aws:ecs:serviceName of tasks) can
+// be neither edited nor deleted by users and do not count against the
+// limit of 50 tags per resource, as ECS documents for TagResource.
+func userTags(fn func([]ecs.Tag) ([]ecs.Tag, error)) func([]ecs.Tag) ([]ecs.Tag, error) {
+	return func(tags []ecs.Tag) ([]ecs.Tag, error) {
+		var user, reserved []ecs.Tag
+		for _, t := range tags {
+			if len(t.Key) >= 4 && strings.EqualFold(t.Key[:4], "aws:") {
+				reserved = append(reserved, t)
+			} else {
+				user = append(user, t)
+			}
+		}
+		next, err := fn(user)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Equal(next, user) {
+			return tags, nil // unchanged, and left in its order
+		}
+		return append(next, reserved...), nil
+	}
 }
 
 // updateTags runs fn over the tags of the record at key with
@@ -81,7 +146,11 @@ func updateTags[T any](ctx context.Context, s store.Store, key string, tagsOf fu
 		if err != nil {
 			return nil, err
 		}
-		result, *tags = next, next
+		result = next
+		if slices.Equal(next, *tags) {
+			return nil, errUnchanged // nothing to write (nor to wake watchers for)
+		}
+		*tags = next
 		return nil, nil
 	})
 	if errors.Is(err, errUnchanged) {
@@ -97,9 +166,9 @@ func (h *Handler) tagResource(ctx context.Context, in *wire.TagResourceRequest) 
 	if in.Tags == nil {
 		return nil, ecs.Errorf(ecs.ErrInvalidParameter, "tags is required.")
 	}
-	_, err := h.withTags(ctx, in.ResourceArn, func(tags []ecs.Tag) ([]ecs.Tag, error) {
+	_, err := h.withTags(ctx, in.ResourceArn, userTags(func(tags []ecs.Tag) ([]ecs.Tag, error) {
 		return ecs.MergeTags(tags, tagsFromWire(in.Tags))
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -110,9 +179,9 @@ func (h *Handler) untagResource(ctx context.Context, in *wire.UntagResourceReque
 	if in.TagKeys == nil {
 		return nil, ecs.Errorf(ecs.ErrInvalidParameter, "tagKeys is required.")
 	}
-	_, err := h.withTags(ctx, in.ResourceArn, func(tags []ecs.Tag) ([]ecs.Tag, error) {
+	_, err := h.withTags(ctx, in.ResourceArn, userTags(func(tags []ecs.Tag) ([]ecs.Tag, error) {
 		return ecs.RemoveTags(tags, in.TagKeys)
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}

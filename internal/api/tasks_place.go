@@ -6,14 +6,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/berth/berth/internal/api/wire"
+	"github.com/berth/berth/internal/clusterview"
 	"github.com/berth/berth/internal/ecs"
 	"github.com/berth/berth/internal/scheduler"
 	"github.com/berth/berth/internal/state"
@@ -30,15 +33,8 @@ import (
 // and re-place over a fresh snapshot, so that no instance is overbooked.
 // (Tasks stopping only free resources, so they need no such guard.)
 
-// Keys of the records this file keeps beside the tasks.
-const (
-	taskPlacementsPrefix = "/task-placements/"
-	taskTokensPrefix     = "/task-tokens/"
-)
-
-func taskPlacementKey(cluster, instanceID string) string {
-	return taskPlacementsPrefix + cluster + "/" + instanceID
-}
+// taskTokensPrefix holds the RunTask clientToken records.
+const taskTokensPrefix = "/task-tokens/"
 
 func taskTokenKey(cluster, token string) string { return taskTokensPrefix + cluster + "/" + token }
 
@@ -73,6 +69,15 @@ type snapInstance struct {
 	cidr         netip.Prefix
 	hasCIDR      bool
 	usedAddrs    map[netip.Addr]bool
+	sharedAddrs  bool // usedAddrs is a placement base's: copy before writing
+}
+
+// useAddress marks addr used on the instance.
+func (si *snapInstance) useAddress(addr netip.Addr) {
+	if si.sharedAddrs {
+		si.usedAddrs, si.sharedAddrs = maps.Clone(si.usedAddrs), false
+	}
+	si.usedAddrs[addr] = true
 }
 
 // freeAddress reports whether an awsvpc task could still get an address.
@@ -84,110 +89,64 @@ func (si *snapInstance) freeAddress() bool {
 	return ok
 }
 
-// placementSnapshot reads what placing tasks in cluster depends on. The
-// placement records are read first: a task committed after them changes
-// one of them, so the commit catches it even if the task listing below
-// missed it.
-func (h *Handler) placementSnapshot(ctx context.Context, cluster string) (*taskSnapshot, error) {
-	pkvs, _, err := h.store.List(ctx, taskPlacementsPrefix+cluster+"/", store.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
+// placementSnapshot reads what placing tasks in cluster depends on: the
+// cluster view's instances, the active tasks on them and their placement
+// records, all as of one store revision. That revision may lag the store:
+// a decision over it commits only if every instance it places on, and its
+// placement record, are still as read. fresh asks for a view at least as
+// recent as the store now (after such a conflict).
+func (h *Handler) placementSnapshot(ctx context.Context, cluster string, fresh bool) (*taskSnapshot, error) {
 	_, crev, err := h.activeCluster(ctx, cluster)
 	if err != nil {
 		return nil, err
 	}
-	insts, err := state.List[ecs.ContainerInstance](ctx, h.store, state.InstancesPrefix(cluster), store.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
-	trecs, err := state.List[taskPlacementView](ctx, h.store, state.TasksPrefix(cluster), store.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
-	tasksOn := map[string][]ecs.Task{}
-	for _, r := range trecs {
-		if t := r.Value.task(); t.Active() && t.ContainerInstanceID != "" {
-			tasksOn[t.ContainerInstanceID] = append(tasksOn[t.ContainerInstanceID], t)
+	var atLeast int64
+	if fresh {
+		if _, atLeast, err = h.store.List(ctx, state.ClusterKey(cluster), store.ListOptions{Limit: 1}); err != nil {
+			return nil, err
 		}
 	}
 	snap := &taskSnapshot{clusterRev: crev, byID: map[string]*snapInstance{}}
-	for _, kv := range pkvs {
-		id := kv.Key[len(taskPlacementsPrefix+cluster+"/"):]
-		n, _ := strconv.Atoi(string(kv.Value))
-		snap.byID[id] = &snapInstance{placementRev: kv.ModRevision, placements: n}
-	}
 	now := h.now()
-	for _, r := range insts {
-		ci := r.Value
-		if ci.ID == "" {
-			continue
-		}
-		si := snap.byID[ci.ID]
-		if si == nil {
-			si = &snapInstance{}
+	err = h.readCluster(ctx, cluster, atLeast, func(c *clusterview.Cluster) {
+		h.bases.instances(cluster, c, now, func(in *clusterview.Instance, b *placementBase) {
+			ci := in.Record
+			si := &snapInstance{ci: ci, rev: in.Rev, idx: -1}
+			si.placements, si.placementRev = c.Placements(ci.ID)
 			snap.byID[ci.ID] = si
-		}
-		si.ci, si.rev, si.idx = ci, r.ModRevision, -1
-		if ci.Status == ecs.InstanceInactive {
-			continue // known (StartTask names it), never a candidate
-		}
-		si.idx = len(snap.instances)
-		si.usedAddrs = map[netip.Addr]bool{}
-		tasks := tasksOn[ci.ID]
-		inst := ciSchedulerInstance(&ci, tasks, now)
-		si.cidr, si.hasCIDR = ecs.ParseAwsvpcCIDR(inst.Attributes[ecs.AttributeAwsvpcCIDR])
-		for i := range tasks {
-			if addr, ok := ecs.TaskAwsvpcAddress(&tasks[i]); ok {
-				si.usedAddrs[addr] = true
+			if ci.Status == ecs.InstanceInactive {
+				return // known (StartTask names it), never a candidate
 			}
-		}
-		snap.instances = append(snap.instances, inst)
+			si.idx = len(snap.instances)
+			si.cidr, si.hasCIDR, si.usedAddrs, si.sharedAddrs = b.cidr, b.hasCIDR, b.usedAddrs, true
+			inst := b.inst // shares the base's maps and slices: consumePlacement copies them first
+			inst.AgentConnected = ci.AgentConnectedAt(now, ciAgentStaleAfter)
+			snap.instances = append(snap.instances, inst)
+		})
+	})
+	if err != nil {
+		return nil, err
 	}
 	return snap, nil
 }
 
-// taskPlacementView is the part of a task record placement reads: what
-// it holds of its instance (ecs.ComputeInstanceLoad, the awsvpc address)
-// and what constraints and strategies look at. Decoding only this keeps a
-// snapshot of a busy cluster cheap: task records carry their whole task
-// definition.
-type taskPlacementView struct {
-	ID                  string `json:"id"`
-	Cluster             string `json:"cluster"`
-	ContainerInstanceID string `json:"containerInstanceId"`
-	Definition          struct {
-		Family               string          `json:"family"`
-		NetworkMode          ecs.NetworkMode `json:"networkMode"`
-		CPU                  string          `json:"cpu"`
-		Memory               string          `json:"memory"`
-		ContainerDefinitions []struct {
-			Name              string            `json:"name"`
-			CPU               int               `json:"cpu"`
-			Memory            *int              `json:"memory"`
-			MemoryReservation *int              `json:"memoryReservation"`
-			PortMappings      []ecs.PortMapping `json:"portMappings"`
-		} `json:"containerDefinitions"`
-	} `json:"definition"`
-	Ports       []ecs.PortAssignment `json:"ports"`
-	Attachments []ecs.Attachment     `json:"attachments"`
-	LastStatus  ecs.TaskStatus       `json:"lastStatus"`
-	Group       string               `json:"group"`
-	ServiceName string               `json:"serviceName"`
-}
-
-// task returns the view as a (partial) task record.
-func (v *taskPlacementView) task() ecs.Task {
-	t := ecs.Task{ID: v.ID, Cluster: v.Cluster, ContainerInstanceID: v.ContainerInstanceID, Ports: v.Ports,
-		Attachments: v.Attachments, LastStatus: v.LastStatus, Group: v.Group, ServiceName: v.ServiceName}
-	d := &v.Definition
-	t.Definition = ecs.TaskDefinition{Family: d.Family, NetworkMode: d.NetworkMode, CPU: d.CPU, Memory: d.Memory,
-		ContainerDefinitions: make([]ecs.ContainerDefinition, len(d.ContainerDefinitions))}
-	for i, c := range d.ContainerDefinitions {
-		t.Definition.ContainerDefinitions[i] = ecs.ContainerDefinition{Name: c.Name, CPU: c.CPU, Memory: c.Memory,
-			MemoryReservation: c.MemoryReservation, PortMappings: c.PortMappings}
+// readCluster calls fn with cluster's instances and tasks as of store
+// revision atLeast or later: from the cluster view when it is caught up,
+// else from the store.
+func (h *Handler) readCluster(ctx context.Context, cluster string, atLeast int64, fn func(*clusterview.Cluster)) error {
+	if h.view != nil {
+		err := h.view.Read(ctx, cluster, atLeast, fn)
+		if !errors.Is(err, clusterview.ErrNotReady) {
+			return err
+		}
+		h.log.Debug("cluster view not caught up; reading the store", "cluster", cluster)
 	}
-	return t
+	c, _, err := clusterview.Load(ctx, h.store, cluster)
+	if err != nil {
+		return err
+	}
+	fn(c)
+	return nil
 }
 
 // newTaskRecord builds the record of one task of l placed on si with the
@@ -231,7 +190,7 @@ func (h *Handler) newTaskRecord(l *taskLaunch, si *snapInstance, hostPorts []int
 		if !si.hasCIDR || !ok {
 			return ecs.Task{}, false
 		}
-		si.usedAddrs[addr] = true
+		si.useAddress(addr)
 		att := ecs.NewENIAttachment(ecs.ENIAttachment{ID: taskUUID(), NetworkInterfaceID: "eni-" + taskRandHex(9)[:17],
 			InstanceID: si.ci.ID, Region: h.namer.Region, Address: addr})
 		t.Attachments = []ecs.Attachment{att}
@@ -291,7 +250,7 @@ func (h *Handler) commitNewTasks(ctx context.Context, cluster string, snap *task
 		}
 		ops = append(ops,
 			store.Check(state.InstanceKey(cluster, si.ci.ID), si.rev),
-			store.Put(taskPlacementKey(cluster, si.ci.ID), []byte(strconv.Itoa(si.placements+1)), expect))
+			store.Put(state.TaskPlacementKey(cluster, si.ci.ID), []byte(strconv.Itoa(si.placements+1)), expect))
 	}
 	_, err := h.store.Txn(ctx, append(ops, extra...)...)
 	return err
@@ -311,7 +270,9 @@ func (h *Handler) runTasks(ctx context.Context, l *taskLaunch, in *wire.RunTaskR
 	var tasks []ecs.Task
 	var failures []wire.Failure
 	var replay *taskTokenRecord
+	attempts := 0
 	err := state.Retry(ctx, func() error {
+		attempts++
 		now := taskStamp(h.now())
 		tokenKey, tokenExpect := "", int64(0)
 		if in.ClientToken != "" {
@@ -332,7 +293,7 @@ func (h *Handler) runTasks(ctx context.Context, l *taskLaunch, in *wire.RunTaskR
 				return err
 			}
 		}
-		snap, err := h.placementSnapshot(ctx, l.cluster)
+		snap, err := h.placementSnapshot(ctx, l.cluster, attempts > 1)
 		if err != nil {
 			return err
 		}
@@ -446,10 +407,12 @@ func (h *Handler) startTasks(ctx context.Context, l *taskLaunch, refs []string) 
 	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	var tasks []ecs.Task
 	var fails *taskFailures
+	attempts := 0
 	err := state.Retry(ctx, func() error {
+		attempts++
 		tasks, fails = nil, &taskFailures{}
 		now := taskStamp(h.now())
-		snap, err := h.placementSnapshot(ctx, l.cluster)
+		snap, err := h.placementSnapshot(ctx, l.cluster, attempts > 1)
 		if err != nil {
 			return err
 		}
@@ -504,13 +467,22 @@ func (h *Handler) startTasks(ctx context.Context, l *taskLaunch, refs []string) 
 
 // consumePlacement takes what t holds from inst, so that a later
 // placement on the same instance in the same request sees it.
+// The instance's UsedPorts and Tasks may be shared with a placement base:
+// they are copied, never written in place.
 func consumePlacement(inst *scheduler.Instance, l *taskLaunch, t *ecs.Task) {
 	inst.CPU -= l.req.CPU
 	inst.Memory -= l.req.Memory
-	for _, p := range t.Ports {
-		inst.UsedPorts[scheduler.Port{Number: p.HostPort, Protocol: p.Protocol}] = true
+	if len(t.Ports) > 0 {
+		used := maps.Clone(inst.UsedPorts)
+		if used == nil {
+			used = map[scheduler.Port]bool{}
+		}
+		for _, p := range t.Ports {
+			used[scheduler.Port{Number: p.HostPort, Protocol: p.Protocol}] = true
+		}
+		inst.UsedPorts = used
 	}
-	inst.Tasks = append(inst.Tasks, scheduler.TaskInfo{Group: t.Group, Family: t.Definition.Family, Status: t.LastStatus.String()})
+	inst.Tasks = append(slices.Clip(inst.Tasks), scheduler.TaskInfo{Group: t.Group, Family: t.Definition.Family, Status: t.LastStatus.String()})
 }
 
 // taskFailures collects failures, each instance and reason once.

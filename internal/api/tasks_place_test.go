@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth/berth/internal/clusterview"
 	"github.com/berth/berth/internal/ecs"
 	"github.com/berth/berth/internal/ecs/arn"
 	"github.com/berth/berth/internal/state"
@@ -71,11 +72,11 @@ func TestCommitNewTasksGuardsEachInstance(t *testing.T) {
 	n := 0
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := h.placementSnapshot(ctx, "c")
+			a, err := h.placementSnapshot(ctx, "c", true)
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := h.placementSnapshot(ctx, "c")
+			b, err := h.placementSnapshot(ctx, "c", true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,7 +91,7 @@ func TestCommitNewTasksGuardsEachInstance(t *testing.T) {
 		})
 	}
 	// A fresh snapshot sees what was committed.
-	snap, err := h.placementSnapshot(ctx, "c")
+	snap, err := h.placementSnapshot(ctx, "c", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestCommitNewTasksGuardsEachInstance(t *testing.T) {
 func TestCommitNewTasksChecksInstanceAndCluster(t *testing.T) {
 	h, ctx := placeTestHandler(t)
 	for _, key := range []string{state.InstanceKey("c", "i1"), state.ClusterKey("c")} {
-		snap, err := h.placementSnapshot(ctx, "c")
+		snap, err := h.placementSnapshot(ctx, "c", true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,9 +123,9 @@ func TestCommitNewTasksChecksInstanceAndCluster(t *testing.T) {
 	}
 }
 
-// The slim view placement decodes keeps everything placement derives from
-// a task record.
-func TestTaskPlacementViewKeepsWhatPlacementReads(t *testing.T) {
+// The trimmed task records of the cluster view keep everything placement
+// derives from a task record.
+func TestTrimmedTaskKeepsWhatPlacementReads(t *testing.T) {
 	ptr := func(n int) *int { return &n }
 	ci := ecs.ContainerInstance{ID: "i1", Cluster: "c", RegisteredResources: []ecs.Resource{
 		{Name: "CPU", Type: "INTEGER", IntegerValue: 4096}, {Name: "MEMORY", Type: "INTEGER", IntegerValue: 4096}}}
@@ -144,11 +145,11 @@ func TestTaskPlacementViewKeepsWhatPlacementReads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var v taskPlacementView
+		var v ecs.Task
 		if err := json.Unmarshal(b, &v); err != nil {
 			t.Fatal(err)
 		}
-		viewed = append(viewed, v.task())
+		viewed = append(viewed, clusterview.Trim(v))
 	}
 	if a, b := ecs.ComputeInstanceLoad(&ci, tasks), ecs.ComputeInstanceLoad(&ci, viewed); !reflect.DeepEqual(a, b) {
 		t.Errorf("load from the view %+v, from the record %+v", b, a)

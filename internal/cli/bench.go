@@ -23,7 +23,7 @@ func benchCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Berth under load",
 	}
-	cmd.AddCommand(benchAPICmd(stdout, stderr), benchTasksCmd(stdout, stderr))
+	cmd.AddCommand(benchAPICmd(stdout, stderr), benchTasksCmd(stdout, stderr), benchScaleCmd(stdout, stderr))
 	return cmd
 }
 

@@ -23,6 +23,7 @@ func serverFlags(fs *pflag.FlagSet, cfg *server.Config, logLevel *string) {
 	fs.StringVar(&cfg.EtcdPrefix, "etcd-prefix", "/berth/", "key prefix under which Berth keeps its state in etcd")
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate: serve the API over HTTPS (with --tls-key)")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key for --tls-cert")
+	fs.DurationVar(&cfg.InstanceLostAfter, "instance-lost-after", cfg.InstanceLostAfter, "how long an instance's agent may go unheard before its service tasks are replaced elsewhere")
 	fs.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "DANGEROUS: accept unsigned requests from anyone who can reach --listen")
 	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
 }

@@ -87,6 +87,10 @@ func (ci *ContainerInstance) ReservedPorts(protocol string) []string {
 	return nil
 }
 
+// AgentStaleAfter is how long an instance's agent may go unheard on an
+// open channel and still count as connected (three 30 s heartbeats).
+const AgentStaleAfter = 90 * time.Second
+
 // AgentConnectedAt reports whether the instance's agent counts as
 // connected at now: its channel is open and it was heard from within
 // staleAfter.

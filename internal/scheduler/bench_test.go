@@ -43,3 +43,35 @@ func BenchmarkPlace(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPlaceOne places one task (RunTask's default strategy) over 1000
+// instances of ten tasks each: the per-call cost of a RunTask.
+func BenchmarkPlaceOne(b *testing.B) {
+	instances := make([]Instance, 1000)
+	for i := range instances {
+		tasks := make([]TaskInfo, 10)
+		for j := range tasks {
+			tasks[j] = TaskInfo{Group: "service:web", Family: "web", Status: "RUNNING"}
+		}
+		instances[i] = Instance{
+			ID:             fmt.Sprintf("%032x", i), // in ID order, as the control plane lists them
+			ARN:            fmt.Sprintf("arn:aws:ecs:us-east-1:1:container-instance/c/%032x", i),
+			Status:         "ACTIVE",
+			AgentConnected: true,
+			CPU:            4096 - 640,
+			Memory:         8192 - 1280,
+			Attributes:     map[string]string{"ecs.availability-zone": fmt.Sprintf("zone-%d", i%3), "ecs.os-type": "linux"},
+			UsedPorts:      map[Port]bool{{Number: 22, Protocol: "tcp"}: true},
+			Tasks:          tasks,
+		}
+	}
+	req := Request{Count: 1, CPU: 64, Memory: 128, Group: "family:web"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := Place(instances, req, rng)
+		if err != nil || len(res.Placements) != 1 {
+			b.Fatalf("Place: %v, %d placements", err, len(res.Placements))
+		}
+	}
+}

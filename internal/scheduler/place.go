@@ -40,7 +40,10 @@ func Place(instances []Instance, req Request, rng *rand.Rand) (Result, error) {
 			ordered = append(ordered, &instances[i])
 		}
 	}
-	slices.SortStableFunc(ordered, func(a, b *Instance) int { return strings.Compare(a.ID, b.ID) })
+	byID := func(a, b *Instance) int { return strings.Compare(a.ID, b.ID) }
+	if !slices.IsSortedFunc(ordered, byID) { // callers usually list them in ID order
+		slices.SortFunc(ordered, byID) // IDs are unique: no need for a stable sort
+	}
 	states := make([]instState, active)
 	nc, nb := len(pl.constraints), pl.numBuckets
 	for n, in := range ordered {
@@ -59,7 +62,7 @@ func Place(instances []Instance, req Request, rng *rand.Rand) (Result, error) {
 		counts := []int{0}
 		for i := range states {
 			k := 0
-			if v, ok := states[i].inst.Attributes[s.attr]; ok {
+			if v, ok := states[i].src.Attributes[s.attr]; ok {
 				var seen bool
 				if k, seen = index[v]; !seen {
 					k = len(counts)
@@ -87,7 +90,7 @@ func Place(instances []Instance, req Request, rng *rand.Rand) (Result, error) {
 		if len(cands) == 0 {
 			res.Failures = make([]Failure, len(states))
 			for i := range states {
-				res.Failures[i] = Failure{InstanceARN: states[i].inst.ARN, Reason: reasons[i]}
+				res.Failures[i] = Failure{InstanceARN: states[i].src.ARN, Reason: reasons[i]}
 				if reasons[i] == states[i].fixedReason {
 					res.Failures[i].Detail = states[i].detail
 				}
@@ -96,7 +99,7 @@ func Place(instances []Instance, req Request, rng *rand.Rand) (Result, error) {
 		}
 		chosen := pl.choose(states, cands, buckets, rng)
 		res.Placements = append(res.Placements, Placement{
-			InstanceID: states[chosen].inst.ID,
+			InstanceID: states[chosen].src.ID,
 			HostPorts:  pl.apply(&states[chosen], buckets),
 		})
 	}
@@ -105,9 +108,11 @@ func Place(instances []Instance, req Request, rng *rand.Rand) (Result, error) {
 
 // instState is one ACTIVE instance as this call changes it.
 type instState struct {
-	// inst is a shallow copy of the caller's instance: CPU and Memory go
-	// down and Tasks grows (always into a fresh array) as tasks land.
-	inst Instance
+	// src is the caller's instance; own, once a task of this call lands on
+	// it, a shallow copy whose CPU and Memory go down and whose Tasks grow
+	// (always into a fresh array). Most instances of a call never get a
+	// task: they are never copied.
+	src, own *Instance
 	// used holds the instance's used ports with normalised protocols when
 	// the caller's map needed normalising, else it is the caller's map.
 	used map[Port]bool
@@ -132,27 +137,9 @@ type instState struct {
 // initState sets st up for in; memberOK and buckets are st's slices of the
 // call's shared backing arrays.
 func (pl *plan) initState(st *instState, in *Instance, memberOK []bool, buckets []int) {
-	*st = instState{inst: *in, used: in.UsedPorts, memberOK: memberOK, buckets: buckets}
-	st.inst.Tasks = in.Tasks[:len(in.Tasks):len(in.Tasks)]
-
-	// Normalise protocol spellings ("TCP", "") only when the caller used any.
-	for p, u := range in.UsedPorts {
-		if u && p.Protocol != "tcp" && p.Protocol != "udp" {
-			st.used = make(map[Port]bool, len(in.UsedPorts))
-			for p, u := range in.UsedPorts {
-				if pi, ok := protoIndex(p.Protocol); u && ok {
-					st.used[Port{Number: p.Number, Protocol: protoNames[pi]}] = true
-				}
-			}
-			break
-		}
-	}
-	size := pl.hi - pl.lo + 1
-	st.freeDyn = [numProtos]int{size, size}
-	for p, u := range st.used {
-		if pi, ok := protoIndex(p.Protocol); u && ok && p.Number >= pl.lo && p.Number <= pl.hi {
-			st.freeDyn[pi]--
-		}
+	*st = instState{src: in, used: in.UsedPorts, memberOK: memberOK, buckets: buckets}
+	if len(pl.static) > 0 || len(pl.dynamic) > 0 {
+		pl.initPorts(st, in)
 	}
 
 	for i := range in.Tasks {
@@ -182,6 +169,37 @@ func (pl *plan) initState(st *instState, in *Instance, memberOK []bool, buckets 
 	}
 }
 
+// initPorts sets up st's port bookkeeping, for requests that need ports.
+func (pl *plan) initPorts(st *instState, in *Instance) {
+	// Normalise protocol spellings ("TCP", "") only when the caller used any.
+	for p, u := range in.UsedPorts {
+		if u && p.Protocol != "tcp" && p.Protocol != "udp" {
+			st.used = make(map[Port]bool, len(in.UsedPorts))
+			for p, u := range in.UsedPorts {
+				if pi, ok := protoIndex(p.Protocol); u && ok {
+					st.used[Port{Number: p.Number, Protocol: protoNames[pi]}] = true
+				}
+			}
+			break
+		}
+	}
+	size := pl.hi - pl.lo + 1
+	st.freeDyn = [numProtos]int{size, size}
+	for p, u := range st.used {
+		if pi, ok := protoIndex(p.Protocol); u && ok && p.Number >= pl.lo && p.Number <= pl.hi {
+			st.freeDyn[pi]--
+		}
+	}
+}
+
+// cur is the instance as this call left it so far.
+func (st *instState) cur() *Instance {
+	if st.own != nil {
+		return st.own
+	}
+	return st.src
+}
+
 // missingAttribute names the first required attribute in lacks, or "".
 func (pl *plan) missingAttribute(in *Instance) string {
 	for _, r := range pl.required {
@@ -203,10 +221,11 @@ func (pl *plan) check(st *instState) string {
 	if st.fixedReason != "" {
 		return st.fixedReason
 	}
-	if pl.cpu > 0 && st.inst.CPU < pl.cpu {
+	in := st.cur()
+	if pl.cpu > 0 && in.CPU < pl.cpu {
 		return ReasonCPU
 	}
-	if pl.memory > 0 && st.inst.Memory < pl.memory {
+	if pl.memory > 0 && in.Memory < pl.memory {
 		return ReasonMemory
 	}
 	for i, p := range pl.static {
@@ -229,7 +248,7 @@ func (pl *plan) check(st *instState) string {
 			return ReasonMemberOf
 		default:
 			for _, n := range c.dynamic {
-				if !n.eval(&st.inst) {
+				if !n.eval(in) {
 					return ReasonMemberOf
 				}
 			}
@@ -254,9 +273,9 @@ func (pl *plan) choose(states []instState, cands []int, buckets [][]int, rng *ra
 		}
 		switch s.kind {
 		case binpackCPU:
-			cands = keepMin(cands, func(i int) int64 { return states[i].inst.CPU })
+			cands = keepMin(cands, func(i int) int64 { return states[i].cur().CPU })
 		case binpackMemory:
-			cands = keepMin(cands, func(i int) int64 { return states[i].inst.Memory })
+			cands = keepMin(cands, func(i int) int64 { return states[i].cur().Memory })
 		case spreadInstance:
 			cands = keepMin(cands, func(i int) int64 { return int64(states[i].groupCount) })
 		case spreadAttribute:
@@ -296,8 +315,13 @@ func keepMin(cands []int, key func(int) int64) []int {
 
 // apply puts one task on the instance and returns its dynamic host ports.
 func (pl *plan) apply(st *instState, buckets [][]int) []int {
-	st.inst.CPU -= pl.cpu
-	st.inst.Memory -= pl.memory
+	if st.own == nil {
+		c := *st.src
+		c.Tasks = c.Tasks[:len(c.Tasks):len(c.Tasks)]
+		st.own = &c
+	}
+	st.own.CPU -= pl.cpu
+	st.own.Memory -= pl.memory
 	for _, p := range pl.static {
 		pl.take(st, p)
 	}
@@ -316,7 +340,7 @@ func (pl *plan) apply(st *instState, buckets [][]int) []int {
 			}
 		}
 	}
-	st.inst.Tasks = append(st.inst.Tasks, TaskInfo{Group: pl.group, Status: "PENDING"})
+	st.own.Tasks = append(st.own.Tasks, TaskInfo{Group: pl.group, Status: "PENDING"})
 	st.groupCount++
 	for b := range buckets {
 		buckets[b][st.buckets[b]]++

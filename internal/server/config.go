@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/berth/berth/internal/api"
 )
 
 // DefaultListen is where the API listens unless told otherwise.
@@ -59,8 +61,11 @@ type Config struct {
 	// ServiceControllerInterval is how often the service controller runs
 	// (0: every second; negative: never, for tests that drive it).
 	ServiceControllerInterval time.Duration
-	Logger                    *slog.Logger
-	Now                       func() time.Time
+	// InstanceLostAfter is how long an instance's agent may go unheard
+	// before the service controller replaces its service tasks elsewhere.
+	InstanceLostAfter time.Duration
+	Logger            *slog.Logger
+	Now               func() time.Time
 }
 
 // NewConfig returns a Config with defaults.
@@ -76,6 +81,7 @@ func NewConfig() Config {
 		TaskRetention:             time.Hour,
 		SweepInterval:             time.Minute,
 		ServiceControllerInterval: time.Second,
+		InstanceLostAfter:         api.DefaultInstanceLostAfter,
 		Logger:                    slog.Default(),
 		Now:                       time.Now,
 	}
@@ -121,6 +127,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.InstanceLostAfter < 0 {
+		return fmt.Errorf("instance lost-after %s must not be negative", c.InstanceLostAfter)
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 5 * time.Second

@@ -22,6 +22,7 @@ import (
 
 	"github.com/berth/berth/internal/acs"
 	"github.com/berth/berth/internal/api"
+	"github.com/berth/berth/internal/clusterview"
 	"github.com/berth/berth/internal/credential"
 	"github.com/berth/berth/internal/ecs/arn"
 	"github.com/berth/berth/internal/store"
@@ -114,23 +115,31 @@ func (s *Server) Start(ctx context.Context) error {
 	} else {
 		auth = newAuthenticator(creds, s.cfg.Region, s.cfg.Now)
 	}
+	// One watch-fed view of every cluster's instances and tasks serves
+	// placement, the service controller and the agent channel.
+	view := clusterview.New(s.store, s.log.With("component", "clusterview"))
+	go view.Run(ctx)
 	h := api.New(api.Config{
-		Store:  s.store,
-		Namer:  arn.Namer{Region: s.cfg.Region, Account: s.cfg.Account},
-		Auth:   auth,
-		Now:    s.cfg.Now,
-		Logger: s.log,
-		Creds:  creds,
+		View:  view,
+		Store: s.store,
+		// etcd refuses transactions of more than --max-txn-ops (128 by
+		// default) ops; the embedded store has no such limit.
+		MaxTxnOps: map[string]int{StoreEtcd: 128}[s.cfg.Store],
+		Namer:     arn.Namer{Region: s.cfg.Region, Account: s.cfg.Account},
+		Auth:      auth,
+		Now:       s.cfg.Now,
+		Logger:    s.log,
+		Creds:     creds,
 	})
 	sweepEvery := s.cfg.SweepInterval
 	if sweepEvery <= 0 {
 		sweepEvery = time.Minute
 	}
 	go h.RunTaskSweeper(ctx, sweepEvery, s.cfg.TaskRetention)
-	go h.RunServiceController(ctx, s.cfg.ServiceControllerInterval)
+	go h.RunServiceController(ctx, s.cfg.ServiceControllerInterval, s.cfg.InstanceLostAfter)
 	// The agent channel: agents (Berth's and the Amazon ECS agent) hold
 	// their ACS and TCS websockets here, next to the API.
-	s.acs = acs.New(acs.Config{Store: s.store, Auth: auth, Namer: arn.Namer{Region: s.cfg.Region, Account: s.cfg.Account},
+	s.acs = acs.New(acs.Config{Store: s.store, View: view, Auth: auth, Namer: arn.Namer{Region: s.cfg.Region, Account: s.cfg.Account},
 		Logger: s.log, Now: s.cfg.Now, HeartbeatInterval: s.cfg.HeartbeatInterval, ManifestInterval: s.cfg.ManifestInterval})
 	go func() {
 		if err := s.acs.Run(ctx); err != nil && ctx.Err() == nil {

@@ -311,6 +311,19 @@ func TestComputeDrainingAndLostInstances(t *testing.T) {
 	}
 	wantEvents(t, r, "(service web) (container-instance ci-1) was lost: its agent has not been heard from for more than 5m0s. Replacing its 2 tasks: (task a) (task b).")
 
+	// A connected agent is never lost, even with a LostAfter shorter than
+	// its heartbeat period; once its channel is gone, it is.
+	cis = instances("ci-1", "ci-2")
+	cis[0].AgentConnected, cis[0].AgentSeenAt = true, now.Add(-60*time.Second)
+	short := Input{Service: replica(2, 100, 200, primaryOld), Tasks: tasks, Instances: cis, Now: now, LostAfter: 30 * time.Second, NewDeploymentID: rbID}
+	if r := Compute(short); len(r.Stop) != 0 {
+		t.Fatalf("connected agent heard 60s ago, LostAfter 30s: stops %v", stopIDs(r))
+	}
+	cis[0].AgentConnected = false
+	if r := Compute(short); !slices.Equal(stopIDs(r), []string{"a", "b"}) {
+		t.Fatalf("disconnected agent heard 60s ago, LostAfter 30s: stops %v", stopIDs(r))
+	}
+
 	// Deregistered (the instance is gone from the cluster).
 	r = run(replica(1, 100, 200, primaryOld), []ecs.Task{running("a", oldID, "ci-9")}, cis)
 	if len(r.Stop) != 1 || !r.Stop[0].Lost || r.Stop[0].Reason != "Container instance ci-9 was deregistered" || started(r) != 1 {

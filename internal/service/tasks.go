@@ -127,7 +127,9 @@ func (c *computation) lostReason(id string) string {
 	switch {
 	case ci == nil || ci.Status == ecs.InstanceInactive || ci.Status == ecs.InstanceDeregistering:
 		why = "was deregistered"
-	case c.in.LostAfter > 0:
+	case c.in.LostAfter > 0 && !ci.AgentConnectedAt(c.now, ecs.AgentStaleAfter):
+		// A connected agent is never lost; the time counts from when it
+		// was last heard (or its channel closed).
 		seen := ci.AgentSeenAt
 		if seen.IsZero() || seen.Before(ci.RegisteredAt) {
 			seen = ci.RegisteredAt

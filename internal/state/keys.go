@@ -126,3 +126,19 @@ func AllInstancesPrefix() string { return instancesPrefix }
 // (A Check on the cluster record alone cannot do this: additions only
 // Check it, which does not change its revision.)
 func ClusterMembersKey(cluster string) string { return clusterMembersPrefix + cluster }
+
+// taskPlacementsPrefix holds, per cluster and container instance, the
+// placement record every commit of new tasks on the instance rewrites (a
+// counter): a concurrent placement on the same instance conflicts on it.
+const taskPlacementsPrefix = "/task-placements/"
+
+// AllTaskPlacementsPrefix holds the placement records of every cluster.
+func AllTaskPlacementsPrefix() string { return taskPlacementsPrefix }
+
+// TaskPlacementsPrefix holds the placement records of a cluster.
+func TaskPlacementsPrefix(cluster string) string { return taskPlacementsPrefix + cluster + "/" }
+
+// TaskPlacementKey is the placement record of one instance of a cluster.
+func TaskPlacementKey(cluster, instanceID string) string {
+	return TaskPlacementsPrefix(cluster) + instanceID
+}

@@ -99,6 +99,16 @@ const (
 type Event struct {
 	Type EventType
 	KV   KV
+	// Last marks the last event of its revision (its transaction) that
+	// this watch delivers: a reader that has applied it holds the whole
+	// transaction, never half of it.
+	Last bool
+}
+
+// EndsRevision reports whether events[i] is the last of its revision in
+// events (whole revisions, in revision order): what Event.Last says.
+func EndsRevision(events []Event, i int) bool {
+	return i == len(events)-1 || events[i+1].KV.ModRevision != events[i].KV.ModRevision
 }
 
 // Reader reads keys.

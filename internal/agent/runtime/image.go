@@ -67,7 +67,18 @@ func (e *PullError) Error() string {
 	case PullUnauthorized:
 		return fmt.Sprintf("pull access denied for %s: unauthorized, check the registry credentials", e.Ref)
 	case PullUnreachable:
-		return fmt.Sprintf("registry for %s unreachable: %v", e.Ref, e.Err)
+		// The network error alone: containerd's chain around it repeats
+		// the reference, and reasons are cut at 255 characters.
+		cause := e.Err
+		var opErr *net.OpError
+		var dnsErr *net.DNSError
+		switch {
+		case errors.As(e.Err, &opErr):
+			cause = opErr
+		case errors.As(e.Err, &dnsErr):
+			cause = dnsErr
+		}
+		return fmt.Sprintf("registry for %s unreachable: %v", e.Ref, cause)
 	default:
 		return fmt.Sprintf("failed to pull %s: %v", e.Ref, e.Err)
 	}

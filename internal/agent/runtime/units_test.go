@@ -288,6 +288,10 @@ func TestClassifyPullError(t *testing.T) {
 		{"401", remoteerrors.ErrUnexpectedStatus{StatusCode: 401, Status: "401 Unauthorized"}, PullUnauthorized, "access denied"},
 		{"403", fmt.Errorf("x: %w", remoteerrors.ErrUnexpectedStatus{StatusCode: 403}), PullUnauthorized, "access denied"},
 		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, PullUnreachable, "unreachable"},
+		// containerd's chain around the dial error is left out of the
+		// message (reasons are cut at 255 characters): the cause stays.
+		{"wrapped refusal", fmt.Errorf("failed to resolve reference \"reg.example/app:v1\": failed to do request: Head \"http://reg.example/v2/app/manifests/v1\": %w",
+			&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), PullUnreachable, "unreachable: dial tcp: connection refused"},
 		{"dns", fmt.Errorf("x: %w", &net.DNSError{Err: "no such host", Name: "reg.example"}), PullUnreachable, "no such host"},
 		{"deadline", context.DeadlineExceeded, PullFailed, "deadline exceeded"},
 		{"500", remoteerrors.ErrUnexpectedStatus{StatusCode: 500, Status: "500 Internal Server Error"}, PullFailed, "failed to pull"},

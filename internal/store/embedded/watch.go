@@ -150,7 +150,8 @@ func (s *Store) runWatcher(ctx context.Context, w *watcher, out chan<- store.Eve
 	defer s.hub.remove(w)
 
 	send := func(events []store.Event) bool {
-		for _, ev := range events {
+		for i, ev := range events { // ev is a copy: events are shared between watchers
+			ev.Last = store.EndsRevision(events, i)
 			select {
 			case out <- ev:
 			case <-ctx.Done():

@@ -309,6 +309,9 @@ func (s *Store) events(evs []*clientv3.Event) []store.Event {
 		}
 		return strings.Compare(a.KV.Key, b.KV.Key)
 	})
+	for i := range out { // a response holds whole revisions (no fragmenting)
+		out[i].Last = store.EndsRevision(out, i)
+	}
 	return out
 }
 

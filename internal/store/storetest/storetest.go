@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WatchHistory", testWatchHistory},
 		{"WatchFuture", testWatchFuture},
 		{"WatchTxnTogether", testWatchTxnTogether},
+		{"WatchLast", testWatchLast},
 		{"WatchDelete", testWatchDelete},
 		{"WatchPrefix", testWatchPrefix},
 		{"WatchManyWatchers", testWatchManyWatchers},

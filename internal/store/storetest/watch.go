@@ -301,3 +301,33 @@ func recvOne(t testing.TB, ch <-chan store.Event) store.Event {
 	}
 	return store.Event{}
 }
+
+// testWatchLast checks Event.Last: set on the last event of each
+// revision the watch delivers, live and from history, and only there.
+func testWatchLast(t *testing.T, s store.Store) {
+	ch := watch(t, s, "/l/", 0)
+	r1 := mustTxn(t, s, store.Put("/l/a", []byte("1"), store.ExpectAny), store.Put("/l/b", []byte("1"), store.ExpectAny),
+		store.Put("/outside", []byte("1"), store.ExpectAny))
+	r2 := mustTxn(t, s, store.Put("/l/c", []byte("1"), store.ExpectAny))
+	r3 := mustTxn(t, s, store.Delete("/l/a", store.ExpectAny), store.Put("/l/b", []byte("2"), store.ExpectAny))
+	want := []struct {
+		key  string
+		rev  int64
+		last bool
+	}{{"/l/a", r1, false}, {"/l/b", r1, true}, {"/l/c", r2, true}, {"/l/a", r3, false}, {"/l/b", r3, true}}
+	for _, from := range []struct {
+		name string
+		ch   <-chan store.Event
+	}{{"live", ch}, {"history", watch(t, s, "/l/", r1)}} {
+		for i, w := range want {
+			select {
+			case ev := <-from.ch:
+				if ev.KV.Key != w.key || ev.KV.ModRevision != w.rev || ev.Last != w.last {
+					t.Fatalf("%s event %d = %s@%d last=%v, want %s@%d last=%v", from.name, i, ev.KV.Key, ev.KV.ModRevision, ev.Last, w.key, w.rev, w.last)
+				}
+			case <-time.After(waitTimeout):
+				t.Fatalf("%s: no event %d", from.name, i)
+			}
+		}
+	}
+}
