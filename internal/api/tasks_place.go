@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"net/netip"
@@ -88,6 +89,12 @@ func (si *snapInstance) freeAddress() bool {
 	_, ok := ecs.AllocateAwsvpcAddress(si.cidr, si.usedAddrs)
 	return ok
 }
+
+// errLaggingView asks state.Retry for another attempt over a fresh view: a
+// first attempt reads the cluster view as it is, which may not show tasks
+// that stopped just before the call (read-your-writes for StopTask then
+// RunTask), so a failure to place is only reported from a fresh one.
+var errLaggingView = fmt.Errorf("placement over a possibly lagging cluster view found no room: %w", store.ErrConflict)
 
 // placementSnapshot reads what placing tasks in cluster depends on: the
 // cluster view's instances, the active tasks on them and their placement
@@ -298,6 +305,9 @@ func (h *Handler) runTasks(ctx context.Context, l *taskLaunch, in *wire.RunTaskR
 			return err
 		}
 		tasks, failures, err = h.placeRunTasks(l, snap, rng, now)
+		if attempts == 1 && (len(failures) > 0 || errors.Is(err, scheduler.ErrNoContainerInstances)) {
+			return errLaggingView // what did not fit may fit in the store as it is now
+		}
 		if err != nil || len(tasks) == 0 {
 			// Nothing started: a retry with the same token may try again.
 			return err
@@ -453,6 +463,9 @@ func (h *Handler) startTasks(ctx context.Context, l *taskLaunch, refs []string) 
 			}
 			tasks = append(tasks, t)
 			consumePlacement(inst, l, &t)
+		}
+		if attempts == 1 && len(fails.list) > 0 {
+			return errLaggingView
 		}
 		if len(tasks) == 0 {
 			return nil
