@@ -2,7 +2,6 @@ package acs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -132,48 +131,25 @@ func (h *Handler) markDisconnected(ctx context.Context, k instKey, lastSeen time
 }
 
 // instanceTasks reads the tasks placed on an instance (every status):
-// which they are from the cluster view when it is caught up with the
-// store, else from a listing of the cluster's tasks.
+// which they are from the cluster view (or the store, when the view is not
+// caught up), then their whole records.
 func (h *Handler) instanceTasks(ctx context.Context, k instKey) ([]ecs.Task, error) {
-	if h.view != nil {
-		_, rev, err := h.store.List(ctx, state.InstanceKey(k.cluster, k.id), store.ListOptions{Limit: 1})
-		if err != nil {
-			return nil, fmt.Errorf("read the store revision: %w", err)
-		}
-		var ids []string
-		err = h.view.Read(ctx, k.cluster, rev, func(c *clusterview.Cluster) { ids = c.TasksOn(k.id) })
-		if err == nil {
-			var out []ecs.Task
-			for _, id := range ids {
-				t, _, err := state.Get[ecs.Task](ctx, h.store, state.TaskKey(k.cluster, id))
-				if errors.Is(err, store.ErrNotFound) {
-					continue // swept meanwhile
-				}
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, t)
-			}
-			return out, nil
-		}
-		if !errors.Is(err, clusterview.ErrNotReady) {
-			return nil, err
-		}
-	}
-	kvs, _, err := h.store.List(ctx, state.TasksPrefix(k.cluster), store.ListOptions{})
+	_, rev, err := h.store.List(ctx, state.InstanceKey(k.cluster, k.id), store.ListOptions{Limit: 1})
 	if err != nil {
-		return nil, fmt.Errorf("list tasks of %s: %w", k.cluster, err)
+		return nil, fmt.Errorf("read the store revision: %w", err)
+	}
+	var ids []string
+	if err := h.view.ReadOrLoad(ctx, h.store, k.cluster, rev, func(c *clusterview.Cluster) { ids = c.TasksOn(k.id) }); err != nil {
+		return nil, fmt.Errorf("tasks of %s: %w", k.cluster, err)
 	}
 	var out []ecs.Task
-	for _, kv := range kvs {
-		var loc taskLocation
-		if err := json.Unmarshal(kv.Value, &loc); err != nil || loc.ContainerInstanceID != k.id {
-			continue
+	for _, id := range ids {
+		t, _, err := state.Get[ecs.Task](ctx, h.store, state.TaskKey(k.cluster, id))
+		if errors.Is(err, store.ErrNotFound) {
+			continue // swept meanwhile
 		}
-		var t ecs.Task
-		if err := json.Unmarshal(kv.Value, &t); err != nil {
-			h.log.Warn("undecodable task record", "key", kv.Key, "err", err)
-			continue
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, t)
 	}

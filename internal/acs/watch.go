@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -102,7 +101,7 @@ func (h *Handler) onTaskEvent(ev store.Event) {
 	if ev.Type != store.EventPut || !h.hub.hasACS() {
 		return
 	}
-	cluster, _, ok := splitKey(ev.KV.Key, state.AllTasksPrefix())
+	cluster, _, ok := state.SplitClusterKey(ev.KV.Key, state.AllTasksPrefix())
 	if !ok {
 		return
 	}
@@ -125,7 +124,7 @@ func (h *Handler) onTaskEvent(ev store.Event) {
 // onInstanceEvent ends the sessions of an instance that was deregistered
 // or deleted.
 func (h *Handler) onInstanceEvent(ev store.Event) {
-	cluster, id, ok := splitKey(ev.KV.Key, state.AllInstancesPrefix())
+	cluster, id, ok := state.SplitClusterKey(ev.KV.Key, state.AllInstancesPrefix())
 	if !ok {
 		return
 	}
@@ -144,14 +143,4 @@ func (h *Handler) onInstanceEvent(ev store.Event) {
 	for _, s := range sessions {
 		s.stop(stopInactive)
 	}
-}
-
-// splitKey splits "<prefix><cluster>/<id>".
-func splitKey(key, prefix string) (cluster, id string, ok bool) {
-	rest, found := strings.CutPrefix(key, prefix)
-	if !found {
-		return "", "", false
-	}
-	cluster, id, found = strings.Cut(rest, "/")
-	return cluster, id, found && cluster != "" && id != "" && !strings.Contains(id, "/")
 }

@@ -223,20 +223,15 @@ func (c *serviceController) reconcile(ctx context.Context, cluster string, sr st
 		LostAfter: c.lostAfter, NewDeploymentID: ecs.FormatDeploymentID(c.rng.Uint64())})
 
 	var ops []store.Op
-	// Stops.
-	byID := make(map[string]*ecs.Task, len(tasks))
-	for i := range tasks {
-		byID[tasks[i].ID] = &tasks[i]
-	}
-	// truncated: this pass leaves starts or stops for the next one, which
-	// then follows at once if this one got somewhere.
+	// Stops. truncated: this pass leaves starts or stops for the next
+	// one, which then follows at once if this one got somewhere.
 	truncated := false
 	stops := res.Stop
 	if batch := c.h.serviceBatch(); len(stops) > batch {
 		stops, truncated = stops[:batch], true
 	}
 	for _, st := range stops {
-		if byID[st.TaskID] == nil {
+		if _, known := taskRev[st.TaskID]; !known {
 			continue
 		}
 		// The tasks Compute saw are trimmed: stop the whole record, as

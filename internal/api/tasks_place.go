@@ -141,19 +141,7 @@ func (h *Handler) placementSnapshot(ctx context.Context, cluster string, fresh b
 // revision atLeast or later: from the cluster view when it is caught up,
 // else from the store.
 func (h *Handler) readCluster(ctx context.Context, cluster string, atLeast int64, fn func(*clusterview.Cluster)) error {
-	if h.view != nil {
-		err := h.view.Read(ctx, cluster, atLeast, fn)
-		if !errors.Is(err, clusterview.ErrNotReady) {
-			return err
-		}
-		h.log.Debug("cluster view not caught up; reading the store", "cluster", cluster)
-	}
-	c, _, err := clusterview.Load(ctx, h.store, cluster)
-	if err != nil {
-		return err
-	}
-	fn(c)
-	return nil
+	return h.view.ReadOrLoad(ctx, h.store, cluster, atLeast, fn)
 }
 
 // newTaskRecord builds the record of one task of l placed on si with the

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,8 +104,8 @@ type ScaleReport struct {
 	RegisterDuration  time.Duration // from the first registration to every ACS connection up
 	Service           PhaseThroughput
 	RunTask           PhaseThroughput
-	RunTaskLatency    Summary // RunTask call to its task's RUNNING accepted
-	RunTaskCall       Summary // the RunTask call alone
+	RunTaskLatency    Latencies // RunTask call to its task's RUNNING accepted
+	RunTaskCall       Latencies // the RunTask call alone
 	Placement         []PlacementThroughput
 	ServerPeakRSS     int64 // bytes (VmHWM)
 	ServerRSS         int64 // bytes at the end (VmRSS)
@@ -127,26 +126,7 @@ type PhaseThroughput struct {
 }
 
 // PerSecond is the phase's tasks per second.
-func (p PhaseThroughput) PerSecond() float64 {
-	if p.Duration <= 0 {
-		return 0
-	}
-	return float64(p.Tasks) / p.Duration.Seconds()
-}
-
-// Summary is a latency distribution.
-type Summary struct {
-	N             int
-	P50, P99, Max time.Duration
-}
-
-func summarize(d []time.Duration) Summary {
-	if len(d) == 0 {
-		return Summary{}
-	}
-	slices.Sort(d)
-	return Summary{N: len(d), P50: d[len(d)/2], P99: d[min(len(d)-1, len(d)*99/100)], Max: d[len(d)-1]}
-}
+func (p PhaseThroughput) PerSecond() float64 { return Throughput(p.Tasks, p.Duration) }
 
 // scaleEnv is one run's server process, clients and simulated instances.
 type scaleEnv struct {
@@ -460,8 +440,8 @@ func (e *scaleEnv) runTaskPhase(ctx context.Context, rep *ScaleReport) error {
 		}
 	}
 	e.mu.Unlock()
-	rep.RunTaskLatency = summarize(lat)
-	rep.RunTaskCall = summarize(calls)
+	rep.RunTaskLatency = Summarize(lat)
+	rep.RunTaskCall = Summarize(calls)
 	return nil
 }
 

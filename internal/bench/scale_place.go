@@ -21,12 +21,7 @@ type PlacementThroughput struct {
 }
 
 // PerSecond is placements per second.
-func (p PlacementThroughput) PerSecond() float64 {
-	if p.Duration <= 0 {
-		return 0
-	}
-	return float64(p.Tasks) / p.Duration.Seconds()
-}
+func (p PlacementThroughput) PerSecond() float64 { return Throughput(p.Tasks, p.Duration) }
 
 // scaleServiceBatch is how many tasks one Place call gets in the service
 // workload: what one controller pass asks for at most.

@@ -53,7 +53,7 @@ func (r ScaleReport) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "service: running at end / deployment\t%d\tCOMPLETED=%v after %s\n", r.RunningAtEnd, r.ServiceCompleted, r.ServiceSteadyAt.Round(time.Millisecond))
 	}
 	phase("RunTask: first call to last RUNNING", r.RunTask)
-	if r.RunTaskLatency.N > 0 {
+	if r.RunTask.Tasks > 0 {
 		l := r.RunTaskLatency
 		fmt.Fprintf(tw, "RunTask: call to RUNNING latency\tp50 %s\tp99 %s\tmax %s\n", l.P50.Round(time.Microsecond*100), l.P99.Round(time.Microsecond*100), l.Max.Round(time.Microsecond*100))
 		c := r.RunTaskCall

@@ -1,6 +1,8 @@
 package clusterview
 
 import (
+	"slices"
+
 	"github.com/berth/berth/internal/ecs"
 )
 
@@ -71,7 +73,7 @@ func (c *Cluster) Placements(instanceID string) (n int, rev int64) {
 func (c *Cluster) Task(id string) *Task { return c.tasks[id] }
 
 // TasksOn returns the ids of the tasks (any status) recorded on an
-// instance.
+// instance, in ascending order.
 func (c *Cluster) TasksOn(instanceID string) []string {
 	var out []string
 	for id, t := range c.tasks {
@@ -79,6 +81,7 @@ func (c *Cluster) TasksOn(instanceID string) []string {
 			out = append(out, id)
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 

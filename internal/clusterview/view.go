@@ -246,6 +246,24 @@ func (v *View) Read(ctx context.Context, cluster string, atLeast int64, fn func(
 	}
 }
 
+// ReadOrLoad calls fn as Read does when v (which may be nil) is caught up
+// with atLeast in time, and otherwise with the cluster read from r (Load).
+func (v *View) ReadOrLoad(ctx context.Context, r store.Reader, cluster string, atLeast int64, fn func(*Cluster)) error {
+	if v != nil {
+		err := v.Read(ctx, cluster, atLeast, fn)
+		if !errors.Is(err, ErrNotReady) {
+			return err
+		}
+		v.log.Debug("cluster view not caught up; reading the store", "cluster", cluster)
+	}
+	c, _, err := Load(ctx, r, cluster)
+	if err != nil {
+		return err
+	}
+	fn(c)
+	return nil
+}
+
 // Load reads cluster from the store into a Cluster, as the view would
 // hold it, and the revision it reflects: what callers use when the view
 // is not ready.
@@ -299,7 +317,7 @@ func load(ctx context.Context, r store.Reader, cluster string) (map[string]*Clus
 
 // applyPlacement applies one placement record (or its deletion).
 func applyPlacement(clusters map[string]*Cluster, kv store.KV, deleted bool) {
-	cluster, id, ok := splitKey(kv.Key, state.AllTaskPlacementsPrefix())
+	cluster, id, ok := state.SplitClusterKey(kv.Key, state.AllTaskPlacementsPrefix())
 	if !ok {
 		return
 	}
@@ -315,16 +333,6 @@ func applyPlacement(clusters map[string]*Cluster, kv store.KV, deleted bool) {
 	c.placements[id] = placementRecord{n: n, rev: kv.ModRevision}
 }
 
-// splitKey splits "<prefix><cluster>/<id>".
-func splitKey(key, prefix string) (cluster, id string, ok bool) {
-	rest, found := strings.CutPrefix(key, prefix)
-	if !found {
-		return "", "", false
-	}
-	cluster, id, found = strings.Cut(rest, "/")
-	return cluster, id, found && cluster != "" && id != "" && !strings.Contains(id, "/")
-}
-
 func clusterOf(clusters map[string]*Cluster, name string) *Cluster {
 	c := clusters[name]
 	if c == nil {
@@ -337,7 +345,7 @@ func clusterOf(clusters map[string]*Cluster, name string) *Cluster {
 // applyInstance applies one instance record, decoded as ci (nil: not an
 // instance record), or its deletion.
 func applyInstance(clusters map[string]*Cluster, kv store.KV, deleted bool, ci *ecs.ContainerInstance) {
-	cluster, id, ok := splitKey(kv.Key, state.AllInstancesPrefix())
+	cluster, id, ok := state.SplitClusterKey(kv.Key, state.AllInstancesPrefix())
 	if !ok {
 		return
 	}
@@ -379,7 +387,7 @@ func applyInstance(clusters map[string]*Cluster, kv store.KV, deleted bool, ci *
 // applyTask applies one task record, decoded and trimmed as t (nil: not a
 // task record), or its deletion.
 func applyTask(clusters map[string]*Cluster, kv store.KV, deleted bool, t *ecs.Task) {
-	cluster, id, ok := splitKey(kv.Key, state.AllTasksPrefix())
+	cluster, id, ok := state.SplitClusterKey(kv.Key, state.AllTasksPrefix())
 	if !ok {
 		return
 	}

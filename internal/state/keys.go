@@ -142,3 +142,15 @@ func TaskPlacementsPrefix(cluster string) string { return taskPlacementsPrefix +
 func TaskPlacementKey(cluster, instanceID string) string {
 	return TaskPlacementsPrefix(cluster) + instanceID
 }
+
+// SplitClusterKey splits a key "<prefix><cluster>/<id>" (a task, instance
+// or placement record under one of the All*Prefix prefixes) into its
+// cluster and id; ok is false for any other shape.
+func SplitClusterKey(key, prefix string) (cluster, id string, ok bool) {
+	rest, found := strings.CutPrefix(key, prefix)
+	if !found {
+		return "", "", false
+	}
+	cluster, id, found = strings.Cut(rest, "/")
+	return cluster, id, found && cluster != "" && id != "" && !strings.Contains(id, "/")
+}

@@ -144,3 +144,25 @@ func TestCountCluster(t *testing.T) {
 		t.Fatalf("counts = %+v", c)
 	}
 }
+
+func TestSplitClusterKey(t *testing.T) {
+	tests := []struct {
+		key, prefix, cluster, id string
+		ok                       bool
+	}{
+		{TaskKey("c", "t1"), AllTasksPrefix(), "c", "t1", true},
+		{InstanceKey("c", "i1"), AllInstancesPrefix(), "c", "i1", true},
+		{TaskPlacementKey("c", "i1"), AllTaskPlacementsPrefix(), "c", "i1", true},
+		{TaskKey("c", "t1"), AllInstancesPrefix(), "", "", false},
+		{AllTasksPrefix() + "c", AllTasksPrefix(), "", "", false},
+		{AllTasksPrefix() + "c/", AllTasksPrefix(), "", "", false},
+		{AllTasksPrefix() + "/t", AllTasksPrefix(), "", "", false},
+		{AllTasksPrefix() + "c/t/x", AllTasksPrefix(), "", "", false},
+	}
+	for _, tt := range tests {
+		c, id, ok := SplitClusterKey(tt.key, tt.prefix)
+		if ok != tt.ok || (ok && (c != tt.cluster || id != tt.id)) {
+			t.Errorf("SplitClusterKey(%q, %q) = %q, %q, %v", tt.key, tt.prefix, c, id, ok)
+		}
+	}
+}
