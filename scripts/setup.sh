@@ -13,8 +13,9 @@ fi
 
 # awscli: the real AWS CLI for the end-to-end tests. containerd, runc and
 # the CNI plugins run task containers; iptables is what the portmap plugin
-# drives; busybox-static is what test images are built from.
-pkgs=(awscli ca-certificates containerd runc containernetworking-plugins iptables busybox-static tini)
+# drives; busybox-static is what test images are built from; skopeo pushes
+# images to Berth's registry in the end-to-end tests.
+pkgs=(awscli ca-certificates containerd runc containernetworking-plugins iptables busybox-static tini skopeo)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -285,6 +285,19 @@ func (s *acsSession) nextSeq() int64 {
 	return s.seq
 }
 
+// withPullCredentials gives the containers of a task to run the pull
+// credentials of their images.
+func (h *Handler) withPullCredentials(pt *agentproto.Task) {
+	if h.pull == nil || pt.DesiredStatus != ecs.TaskRunning.String() {
+		return
+	}
+	for i := range pt.Containers {
+		if c := &pt.Containers[i]; c.RegistryAuthentication == nil {
+			c.RegistryAuthentication = h.pull(c.Image)
+		}
+	}
+}
+
 // sendPayloads sends tasks in PayloadMessages of at most maxPayloadTasks.
 func (s *acsSession) sendPayloads(tasks []ecs.Task) error {
 	cidr := awsvpcCIDR(&s.inst)
@@ -301,6 +314,7 @@ func (s *acsSession) sendPayloads(tasks []ecs.Task) error {
 		for _, t := range tasks[:n] {
 			pt := PayloadTask(t, s.h.namer.Account)
 			withGateway(&pt, cidr)
+			s.h.withPullCredentials(&pt)
 			msg.Tasks = append(msg.Tasks, pt)
 		}
 		if err := s.send(agentproto.TypePayload, msg); err != nil {

@@ -86,6 +86,10 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// ManifestInterval is how often ACS sends TaskManifestMessage (default 60 s).
 	ManifestInterval time.Duration
+	// PullCredentials, when set, gives the pull credentials a container's
+	// payload carries for its image (nil: none, the agent's own apply):
+	// short-lived ones for images in Berth's registry.
+	PullCredentials func(image string) *agentproto.RegistryAuthentication
 }
 
 // Handler serves the ACS and TCS websockets. Run must be running for
@@ -99,6 +103,7 @@ type Handler struct {
 	now     func() time.Time
 	hbEvery time.Duration
 	mfEvery time.Duration
+	pull    func(image string) *agentproto.RegistryAuthentication
 
 	upgrader websocket.Upgrader
 	hub      *hub
@@ -118,7 +123,7 @@ type Handler struct {
 func New(cfg Config) *Handler {
 	h := &Handler{
 		store: cfg.Store, view: cfg.View, auth: cfg.Auth, namer: cfg.Namer, log: cfg.Logger, now: cfg.Now,
-		hbEvery: cfg.HeartbeatInterval, mfEvery: cfg.ManifestInterval,
+		hbEvery: cfg.HeartbeatInterval, mfEvery: cfg.ManifestInterval, pull: cfg.PullCredentials,
 		hub: newHub(), metrics: newMetricsCache(), closed: make(chan struct{}),
 	}
 	if h.log == nil {

@@ -402,3 +402,33 @@ func decodeConfig(t *testing.T, s string) agentproto.DockerContainerConfig {
 	}
 	return cfg
 }
+
+// Containers of a task to run get the pull credentials of their images;
+// those that carry their own, and tasks to stop, are left alone.
+func TestWithPullCredentials(t *testing.T) {
+	pull := func(image string) *agentproto.RegistryAuthentication {
+		if strings.HasPrefix(image, "127.0.0.1:8830/") {
+			return &agentproto.RegistryAuthentication{Type: "berth", Username: "AWS", Password: "token-for-" + image}
+		}
+		return nil
+	}
+	own := &agentproto.RegistryAuthentication{Type: "berth", Username: "ci", Password: "x"}
+	h := New(Config{PullCredentials: pull})
+	run := agentproto.Task{DesiredStatus: "RUNNING", Containers: []agentproto.Container{
+		{Image: "127.0.0.1:8830/web:1"}, {Image: "busybox"}, {Image: "127.0.0.1:8830/db:2", RegistryAuthentication: own}}}
+	h.withPullCredentials(&run)
+	if got := run.Containers[0].RegistryAuthentication; got == nil || got.Password != "token-for-127.0.0.1:8830/web:1" {
+		t.Errorf("image in Berth's registry got %+v", got)
+	}
+	if got := run.Containers[1].RegistryAuthentication; got != nil {
+		t.Errorf("image elsewhere got %+v", got)
+	}
+	if got := run.Containers[2].RegistryAuthentication; got != own {
+		t.Errorf("container with its own credentials got %+v", got)
+	}
+	stop := agentproto.Task{DesiredStatus: "STOPPED", Containers: []agentproto.Container{{Image: "127.0.0.1:8830/web:1"}}}
+	h.withPullCredentials(&stop)
+	if stop.Containers[0].RegistryAuthentication != nil {
+		t.Error("a task to stop got pull credentials")
+	}
+}

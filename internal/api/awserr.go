@@ -80,6 +80,10 @@ var errorTable = []struct {
 // text of the categorised error inside err, not the whole wrapped chain
 // (which may name internal keys).
 func toWire(err error) wireError {
+	var we WireError
+	if errors.As(err, &we) {
+		return wireError{Type: we.WireType(), Status: we.WireStatus(), Message: we.Error()}
+	}
 	msg := err.Error()
 	var ee *ecs.Error
 	var se *sigv4.Error

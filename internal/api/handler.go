@@ -63,6 +63,26 @@ type Config struct {
 	Logger *slog.Logger
 	// Creds serves the admin operations (AdminTargetPrefix); nil disables them.
 	Creds Credentials
+	// Services are the other AWS JSON 1.1 APIs served at this front door,
+	// by X-Amz-Target prefix (the ECR API).
+	Services map[string]Service
+}
+
+// Service is another AWS JSON 1.1 API behind the same front door: requests
+// whose X-Amz-Target starts with its prefix are authenticated as the ECS
+// API's are and handed to Call with the operation's name. Errors that carry
+// their own wire type (WireError) are written with it; others go through
+// the error table.
+type Service interface {
+	Call(ctx context.Context, op string, body []byte) (any, error)
+}
+
+// WireError is an error that names its own AWS error type and HTTP status
+// (a Service's errors).
+type WireError interface {
+	error
+	WireType() string
+	WireStatus() int
 }
 
 // Handler serves the ECS API.
@@ -78,6 +98,7 @@ type Handler struct {
 	ops       map[string]operation
 	admin     map[string]operation
 	creds     Credentials
+	services  map[string]Service
 	tdefs     *taskDefCache
 	// bases caches what placement derives from each instance.
 	bases *placementBases
@@ -87,7 +108,7 @@ type Handler struct {
 
 // New builds a Handler.
 func New(cfg Config) *Handler {
-	h := &Handler{store: cfg.Store, view: cfg.View, maxTxnOps: cfg.MaxTxnOps, namer: cfg.Namer, auth: cfg.Auth, now: cfg.Now, log: cfg.Logger, creds: cfg.Creds}
+	h := &Handler{store: cfg.Store, view: cfg.View, maxTxnOps: cfg.MaxTxnOps, namer: cfg.Namer, auth: cfg.Auth, now: cfg.Now, log: cfg.Logger, creds: cfg.Creds, services: cfg.Services}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -171,6 +192,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.writeError(w, reqID, name, &sigv4.Error{Kind: sigv4.ErrInvalidSignature,
 				Msg: "This signed request was already used; administrative requests cannot be replayed. Sign a new request."})
 			return
+		}
+	}
+	if f == nil && !ok {
+		for prefix, svc := range h.services {
+			if name, ok = strings.CutPrefix(target, prefix); ok {
+				f = func(_ *Handler, ctx context.Context, body []byte) (any, error) { return svc.Call(ctx, name, body) }
+				break
+			}
 		}
 	}
 	if f == nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth/berth/internal/api/wire"
+	"github.com/berth/berth/internal/clusterview"
 	"github.com/berth/berth/internal/ecs"
 	"github.com/berth/berth/internal/ecs/arn"
 	"github.com/berth/berth/internal/scheduler"
@@ -94,6 +95,29 @@ func (h *Handler) ciGet(ctx context.Context, cluster, ref string) (ecs.Container
 		return inst, 0, ciNotFound(ref)
 	}
 	return inst, rev, err
+}
+
+// ciActiveTasks returns the active tasks on the cluster's instances ids
+// (nil: every instance) — what their load and task counts derive from —
+// trimmed as the cluster view keeps them, as of the store's current
+// revision or later (a RunTask just answered shows).
+func (h *Handler) ciActiveTasks(ctx context.Context, cluster string, ids []string) ([]ecs.Task, error) {
+	_, rev, err := h.store.List(ctx, state.ClusterKey(cluster), store.ListOptions{Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	var tasks []ecs.Task
+	err = h.readCluster(ctx, cluster, rev, func(c *clusterview.Cluster) {
+		if ids == nil {
+			ids = c.InstanceIDs()
+		}
+		for _, id := range ids {
+			if in := c.Instance(id); in != nil {
+				tasks = in.ActiveTasks(tasks)
+			}
+		}
+	})
+	return tasks, err
 }
 
 // ciClusterTasks reads every task of a cluster (with revisions).
@@ -207,7 +231,7 @@ func (h *Handler) registerContainerInstance(ctx context.Context, in *wire.Regist
 	if err != nil {
 		return nil, err
 	}
-	_, tasks, err := h.ciClusterTasks(ctx, name)
+	tasks, err := h.ciActiveTasks(ctx, name, []string{out.ID})
 	if err != nil {
 		return nil, err
 	}
@@ -303,11 +327,8 @@ func (h *Handler) describeContainerInstances(ctx context.Context, in *wire.Descr
 	if err != nil {
 		return nil, err
 	}
-	_, tasks, err := h.ciClusterTasks(ctx, cl.Name)
-	if err != nil {
-		return nil, err
-	}
 	out := &wire.DescribeContainerInstancesResponse{ContainerInstances: []wire.ContainerInstance{}, Failures: []wire.Failure{}}
+	var insts []ecs.ContainerInstance
 	for _, ref := range in.ContainerInstances {
 		inst, _, err := h.ciGet(ctx, cl.Name, ref)
 		if errors.Is(err, ecs.ErrClient) {
@@ -321,9 +342,24 @@ func (h *Handler) describeContainerInstances(ctx context.Context, in *wire.Descr
 		if err != nil {
 			return nil, err
 		}
-		out.ContainerInstances = append(out.ContainerInstances, h.ciToWire(&inst, tasks, withTags))
+		insts = append(insts, inst)
+	}
+	tasks, err := h.ciActiveTasks(ctx, cl.Name, ciIDs(insts))
+	if err != nil {
+		return nil, err
+	}
+	for i := range insts {
+		out.ContainerInstances = append(out.ContainerInstances, h.ciToWire(&insts[i], tasks, withTags))
 	}
 	return out, nil
+}
+
+func ciIDs(insts []ecs.ContainerInstance) []string {
+	ids := make([]string, len(insts))
+	for i := range insts {
+		ids[i] = insts[i].ID
+	}
+	return ids
 }
 
 // ciListableStatuses are the statuses ListContainerInstances filters on.
@@ -356,7 +392,7 @@ func (h *Handler) listContainerInstances(ctx context.Context, in *wire.ListConta
 	}
 	var tasks []ecs.Task
 	if filter != nil {
-		if _, tasks, err = h.ciClusterTasks(ctx, cl.Name); err != nil {
+		if tasks, err = h.ciActiveTasks(ctx, cl.Name, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -437,9 +473,12 @@ func (h *Handler) updateContainerInstancesState(ctx context.Context, in *wire.Up
 				return err
 			}
 		}
-		_, tasks, err = h.ciClusterTasks(ctx, name)
-		return err
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	tasks, err = h.ciActiveTasks(ctx, name, ciIDs(insts))
 	if err != nil {
 		return nil, err
 	}

@@ -164,17 +164,17 @@ func (c *serviceController) passCluster(ctx context.Context, cluster string, see
 	if err != nil {
 		return fmt.Errorf("read the store revision: %w", err)
 	}
+	// Under the view's lock only pointers are taken (its tasks never
+	// change): reconcile copies them after, so that placements and the
+	// view's updates do not wait for the copies.
 	var instances []ecs.ContainerInstance
-	byService := map[string][]state.Record[ecs.Task]{}
+	viewTasks := map[string][]*clusterview.Task{}
 	err = c.h.readCluster(ctx, cluster, rev, func(cv *clusterview.Cluster) {
 		for _, id := range cv.InstanceIDs() {
 			instances = append(instances, cv.Instance(id).Record)
 		}
 		for _, sr := range svcs {
-			for _, t := range cv.ServiceTasks(sr.Value.Name) {
-				byService[sr.Value.Name] = append(byService[sr.Value.Name],
-					state.Record[ecs.Task]{Key: state.TaskKey(cluster, t.Record.ID), Value: t.Record, ModRevision: t.Rev})
-			}
+			viewTasks[sr.Value.Name] = cv.ServiceTasks(sr.Value.Name)
 		}
 	})
 	if err != nil {
@@ -186,7 +186,7 @@ func (c *serviceController) passCluster(ctx context.Context, cluster string, see
 			continue
 		}
 		delete(c.next, sr.Key)
-		if err := c.reconcile(ctx, cluster, sr, byService[sr.Value.Name], instances); err != nil {
+		if err := c.reconcile(ctx, cluster, sr, viewTasks[sr.Value.Name], instances); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -201,7 +201,7 @@ func (c *serviceController) passCluster(ctx context.Context, cluster string, see
 }
 
 // reconcile runs Compute for one service and commits what it decided.
-func (c *serviceController) reconcile(ctx context.Context, cluster string, sr state.Record[ecs.Service], trecs []state.Record[ecs.Task], instances []ecs.ContainerInstance) error {
+func (c *serviceController) reconcile(ctx context.Context, cluster string, sr state.Record[ecs.Service], vtasks []*clusterview.Task, instances []ecs.ContainerInstance) error {
 	s := sr.Value
 	now := taskStamp(c.h.now())
 	var def *ecs.TaskDefinition
@@ -213,11 +213,11 @@ func (c *serviceController) reconcile(ctx context.Context, cluster string, sr st
 		d := e.td
 		def = &d
 	}
-	tasks := make([]ecs.Task, len(trecs))
-	taskRev := make(map[string]int64, len(trecs))
-	for i, r := range trecs {
-		tasks[i] = r.Value
-		taskRev[r.Value.ID] = r.ModRevision
+	tasks := make([]ecs.Task, len(vtasks))
+	taskRev := make(map[string]int64, len(vtasks))
+	for i, t := range vtasks {
+		tasks[i] = t.Record
+		taskRev[t.Record.ID] = t.Rev
 	}
 	res := service.Compute(service.Input{Service: s, Tasks: tasks, Instances: instances, Definition: def, Now: now,
 		LostAfter: c.lostAfter, NewDeploymentID: ecs.FormatDeploymentID(c.rng.Uint64())})
@@ -405,13 +405,12 @@ func (c *serviceController) place(s *ecs.Service, def *ecs.TaskDefinition, launc
 			tasks = append(tasks, placed...)
 			continue
 		}
-		si := snap.byID[ln.InstanceID]
-		if si == nil || si.idx < 0 || (l.awsvpc && !si.freeAddress()) {
+		i, ok := snap.candidate(ln.InstanceID)
+		if !ok || (l.awsvpc && !snap.instance(ln.InstanceID).freeAddress()) {
 			continue // gone meanwhile, or no address: the next pass decides again
 		}
-		inst := &snap.instances[si.idx]
 		l.req.Count = 1
-		r, err := scheduler.Place([]scheduler.Instance{*inst}, l.req, c.rng)
+		r, err := scheduler.Place(snap.candidates()[i:i+1], l.req, c.rng)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -425,11 +424,11 @@ func (c *serviceController) place(s *ecs.Service, def *ecs.TaskDefinition, launc
 			}
 			continue
 		}
-		t, ok := c.h.newTaskRecord(l, si, r.Placements[0].HostPorts, now)
+		t, ok := c.h.newTaskRecord(l, snap, ln.InstanceID, r.Placements[0].HostPorts, now)
 		if !ok {
 			continue
 		}
-		consumePlacement(inst, l, &t)
+		snap.take(i, l, &t)
 		tasks = append(tasks, t)
 	}
 	ids := make([]string, 0, len(tasks))

@@ -10,7 +10,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/netip"
-	"slices"
 	"strconv"
 	"time"
 
@@ -52,18 +51,10 @@ type taskTokenRecord struct {
 
 func (r *taskTokenRecord) live(now time.Time) bool { return now.Sub(r.CreatedAt) < taskTokenLifetime }
 
-// taskSnapshot is what one placement attempt read.
-type taskSnapshot struct {
-	clusterRev int64
-	instances  []scheduler.Instance // every instance not INACTIVE
-	byID       map[string]*snapInstance
-}
-
 // snapInstance is one instance of a snapshot, with the revisions the
 // commit checks and its awsvpc addresses.
 type snapInstance struct {
 	ci           ecs.ContainerInstance
-	idx          int   // in taskSnapshot.instances; -1 for INACTIVE ones
 	rev          int64 // of the instance record
 	placementRev int64 // of its placement record; 0: none yet
 	placements   int   // the placement record's counter
@@ -113,28 +104,15 @@ func (h *Handler) placementSnapshot(ctx context.Context, cluster string, fresh b
 			return nil, err
 		}
 	}
-	snap := &taskSnapshot{clusterRev: crev, byID: map[string]*snapInstance{}}
 	now := h.now()
+	var shared *sharedSnapshot
 	err = h.readCluster(ctx, cluster, atLeast, func(c *clusterview.Cluster) {
-		h.bases.instances(cluster, c, now, func(in *clusterview.Instance, b *placementBase) {
-			ci := in.Record
-			si := &snapInstance{ci: ci, rev: in.Rev, idx: -1}
-			si.placements, si.placementRev = c.Placements(ci.ID)
-			snap.byID[ci.ID] = si
-			if ci.Status == ecs.InstanceInactive {
-				return // known (StartTask names it), never a candidate
-			}
-			si.idx = len(snap.instances)
-			si.cidr, si.hasCIDR, si.usedAddrs, si.sharedAddrs = b.cidr, b.hasCIDR, b.usedAddrs, true
-			inst := b.inst // shares the base's maps and slices: consumePlacement copies them first
-			inst.AgentConnected = ci.AgentConnectedAt(now, ciAgentStaleAfter)
-			snap.instances = append(snap.instances, inst)
-		})
+		shared = h.bases.snapshot(cluster, c, now)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return snap, nil
+	return newTaskSnapshot(crev, shared), nil
 }
 
 // readCluster calls fn with cluster's instances and tasks as of store
@@ -144,10 +122,11 @@ func (h *Handler) readCluster(ctx context.Context, cluster string, atLeast int64
 	return h.view.ReadOrLoad(ctx, h.store, cluster, atLeast, fn)
 }
 
-// newTaskRecord builds the record of one task of l placed on si with the
-// dynamic host ports hostPorts. ok is false when an awsvpc task finds no
-// free address on the instance.
-func (h *Handler) newTaskRecord(l *taskLaunch, si *snapInstance, hostPorts []int, now time.Time) (ecs.Task, bool) {
+// newTaskRecord builds the record of one task of l placed on the
+// snapshot's instance instanceID with the dynamic host ports hostPorts.
+// ok is false when an awsvpc task finds no free address on the instance.
+func (h *Handler) newTaskRecord(l *taskLaunch, snap *taskSnapshot, instanceID string, hostPorts []int, now time.Time) (ecs.Task, bool) {
+	si := snap.instance(instanceID)
 	id := taskNewID()
 	t := ecs.Task{
 		ID:                   id,
@@ -185,7 +164,7 @@ func (h *Handler) newTaskRecord(l *taskLaunch, si *snapInstance, hostPorts []int
 		if !si.hasCIDR || !ok {
 			return ecs.Task{}, false
 		}
-		si.useAddress(addr)
+		snap.mutableInstance(instanceID).useAddress(addr)
 		att := ecs.NewENIAttachment(ecs.ENIAttachment{ID: taskUUID(), NetworkInterfaceID: "eni-" + taskRandHex(9)[:17],
 			InstanceID: si.ci.ID, Region: h.namer.Region, Address: addr})
 		t.Attachments = []ecs.Attachment{att}
@@ -238,7 +217,7 @@ func (h *Handler) commitNewTasks(ctx context.Context, cluster string, snap *task
 			continue
 		}
 		touched[t.ContainerInstanceID] = true
-		si := snap.byID[t.ContainerInstanceID]
+		si := snap.instance(t.ContainerInstanceID)
 		expect := si.placementRev
 		if expect == 0 {
 			expect = store.ExpectAbsent
@@ -340,29 +319,29 @@ func (h *Handler) replayRunTask(ctx context.Context, cluster string, rec *taskTo
 	return tasks, nonNil(rec.Failures), nil
 }
 
-// placeRunTasks decides where a RunTask's tasks go and builds them.
-// awsvpc tasks also need an address on their instance, which the
-// scheduler does not know of: instances without one are no candidates,
-// and when placed tasks find an instance's subnet full, the rest are
-// placed again without it.
+// placeRunTasks decides where a RunTask's tasks go and builds them, and
+// takes what they hold from snap's instances (a later placement over snap
+// sees it). awsvpc tasks also need an address on their instance, which
+// the scheduler does not know of: instances without one are no
+// candidates, and when placed tasks find an instance's subnet full, the
+// rest are placed again without it.
 func (h *Handler) placeRunTasks(l *taskLaunch, snap *taskSnapshot, rng *rand.Rand, now time.Time) ([]ecs.Task, []wire.Failure, error) {
 	fails := &taskFailures{}
 	var tasks []ecs.Task
 	var last []scheduler.Failure // the scheduler's reasons for what it could not place
 	noENI := map[string]bool{}   // ACTIVE instances an awsvpc task cannot get an address on
-	cands := snap.instances      // changed in place: the snapshot is this attempt's own
 	for len(tasks) < l.req.Count {
 		if l.awsvpc {
-			for i := range cands {
-				if si := snap.byID[cands[i].ID]; cands[i].Status == string(ecs.InstanceActive) && !si.freeAddress() {
-					cands[i].Status = "NO_FREE_ADDRESS" // no longer a candidate
-					noENI[cands[i].ARN] = true
+			for i, c := range snap.candidates() {
+				if c.Status == string(ecs.InstanceActive) && !snap.instance(c.ID).freeAddress() {
+					snap.exclude(i, "NO_FREE_ADDRESS")
+					noENI[c.ARN] = true
 				}
 			}
 		}
 		req := l.req
 		req.Count = l.req.Count - len(tasks)
-		res, err := scheduler.Place(cands, req, rng)
+		res, err := scheduler.Place(snap.candidates(), req, rng)
 		if errors.Is(err, scheduler.ErrNoContainerInstances) && len(noENI) > 0 {
 			last = nil
 			break
@@ -373,14 +352,15 @@ func (h *Handler) placeRunTasks(l *taskLaunch, snap *taskSnapshot, rng *rand.Ran
 		last = res.Failures
 		dropped := false
 		for _, p := range res.Placements {
-			si := snap.byID[p.InstanceID]
-			t, ok := h.newTaskRecord(l, si, p.HostPorts, now)
+			t, ok := h.newTaskRecord(l, snap, p.InstanceID, p.HostPorts, now)
 			if !ok {
 				dropped = true
 				continue
 			}
 			tasks = append(tasks, t)
-			consumePlacement(&cands[si.idx], l, &t)
+			if i, ok := snap.candidate(p.InstanceID); ok {
+				snap.take(i, l, &t)
+			}
 		}
 		if !dropped {
 			break // the scheduler's answer stands
@@ -390,7 +370,7 @@ func (h *Handler) placeRunTasks(l *taskLaunch, snap *taskSnapshot, rng *rand.Ran
 		fails.addDetail(f.InstanceARN, f.Reason, f.Detail)
 	}
 	if len(tasks) < l.req.Count {
-		for _, c := range cands {
+		for _, c := range snap.candidates() {
 			if noENI[c.ARN] {
 				fails.add(c.ARN, ecs.FailureResourceENI)
 			}
@@ -416,7 +396,7 @@ func (h *Handler) startTasks(ctx context.Context, l *taskLaunch, refs []string) 
 		}
 		for _, ref := range refs {
 			id, ok := h.ciRefID(l.cluster, ref)
-			si := snap.byID[id]
+			si := snap.instance(id)
 			if !ok || si == nil || si.ci.ID == "" {
 				missing := ref
 				if ok {
@@ -433,8 +413,8 @@ func (h *Handler) startTasks(ctx context.Context, l *taskLaunch, refs []string) 
 				fails.add(si.ci.ARN, ecs.FailureResourceENI)
 				continue
 			}
-			inst := &snap.instances[si.idx]
-			res, err := scheduler.Place([]scheduler.Instance{*inst}, l.req, rng)
+			i, _ := snap.candidate(id) // ACTIVE, so a candidate
+			res, err := scheduler.Place(snap.candidates()[i:i+1], l.req, rng)
 			if err != nil {
 				return err
 			}
@@ -444,13 +424,13 @@ func (h *Handler) startTasks(ctx context.Context, l *taskLaunch, refs []string) 
 				}
 				continue
 			}
-			t, ok := h.newTaskRecord(l, si, res.Placements[0].HostPorts, now)
+			t, ok := h.newTaskRecord(l, snap, id, res.Placements[0].HostPorts, now)
 			if !ok {
 				fails.add(si.ci.ARN, ecs.FailureResourceENI)
 				continue
 			}
 			tasks = append(tasks, t)
-			consumePlacement(inst, l, &t)
+			snap.take(i, l, &t)
 		}
 		if attempts == 1 && len(fails.list) > 0 {
 			return errLaggingView
@@ -464,26 +444,6 @@ func (h *Handler) startTasks(ctx context.Context, l *taskLaunch, refs []string) 
 		return nil, nil, err
 	}
 	return tasks, fails.list, nil
-}
-
-// consumePlacement takes what t holds from inst, so that a later
-// placement on the same instance in the same request sees it.
-// The instance's UsedPorts and Tasks may be shared with a placement base:
-// they are copied, never written in place.
-func consumePlacement(inst *scheduler.Instance, l *taskLaunch, t *ecs.Task) {
-	inst.CPU -= l.req.CPU
-	inst.Memory -= l.req.Memory
-	if len(t.Ports) > 0 {
-		used := maps.Clone(inst.UsedPorts)
-		if used == nil {
-			used = map[scheduler.Port]bool{}
-		}
-		for _, p := range t.Ports {
-			used[scheduler.Port{Number: p.HostPort, Protocol: p.Protocol}] = true
-		}
-		inst.UsedPorts = used
-	}
-	inst.Tasks = append(slices.Clip(inst.Tasks), scheduler.TaskInfo{Group: t.Group, Family: t.Definition.Family, Status: t.LastStatus.String()})
 }
 
 // taskFailures collects failures, each instance and reason once.

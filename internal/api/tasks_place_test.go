@@ -95,7 +95,7 @@ func TestCommitNewTasksGuardsEachInstance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(snap.instances[0].Tasks); got != 3 {
+	if got := len(snap.candidates()[0].Tasks); got != 3 {
 		t.Errorf("i1 holds %d tasks in a fresh snapshot, want 3", got)
 	}
 }

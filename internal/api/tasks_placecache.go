@@ -1,7 +1,9 @@
 package api
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -10,13 +12,20 @@ import (
 	"github.com/berth/berth/internal/scheduler"
 )
 
-// placementBases keeps, per cluster, what a placement snapshot derives
-// from each instance and the active tasks on it (the scheduler's view of
-// the instance, its awsvpc addresses), valid while the cluster view's
-// generation of the instance is unchanged: a snapshot of a large cluster
-// then only rebuilds the instances that changed since the last one.
-// Everything in a base is shared by the snapshots that use it and never
-// written (consumePlacement and snapInstance.useAddress copy first).
+// placementBases keeps, per cluster, what placement derives from the
+// cluster view, so that the placement snapshot of a large cluster costs
+// little:
+//
+//   - per instance, a placementBase (its scheduler.Instance, awsvpc
+//     addresses, revisions), valid while the view's generation of the
+//     instance is unchanged;
+//   - per cluster, the last sharedSnapshot built from them, valid while
+//     the cluster's generation is unchanged and no agent's connection can
+//     have gone stale. Every placement attempt over that generation reads
+//     it without copying (taskSnapshot copies what it changes), so that
+//     concurrent RunTasks do not queue behind each other's snapshot.
+//
+// Everything in a base or a shared snapshot is read-only once published.
 type placementBases struct {
 	mu       sync.Mutex
 	clusters map[string]*clusterBases
@@ -25,27 +34,38 @@ type placementBases struct {
 // clusterBases are one cluster's bases, for one clusterview.Cluster (a
 // reloaded view, or a cluster read from the store, starts afresh).
 type clusterBases struct {
-	of    *clusterview.Cluster
-	bases map[string]*placementBase
+	of     *clusterview.Cluster
+	bases  map[string]*placementBase
+	shared *sharedSnapshot
 }
 
 // placementBase is one instance's.
 type placementBase struct {
-	gen       uint64
-	inst      scheduler.Instance // AgentConnected is set per snapshot
-	cidr      netip.Prefix
-	hasCIDR   bool
-	usedAddrs map[netip.Addr]bool
+	gen  uint64
+	si   snapInstance
+	inst scheduler.Instance // AgentConnected is set per shared snapshot
+}
+
+// sharedSnapshot is a cluster's instances as placement reads them, for one
+// generation of the cluster view.
+type sharedSnapshot struct {
+	gen uint64
+	// builtAt..validUntil is when the agents' connection flags hold.
+	builtAt, validUntil time.Time
+	ids                 []string       // every instance (any status), ascending
+	index               map[string]int // id → position in ids
+	bases               []*placementBase
+	cand                []int                // position in ids → in cands; -1: INACTIVE
+	cands               []scheduler.Instance // every instance not INACTIVE, in ID order
 }
 
 func newPlacementBases() *placementBases {
 	return &placementBases{clusters: map[string]*clusterBases{}}
 }
 
-// instances calls fn with the base of each instance of c that is not
-// INACTIVE, in ID order, building those that changed. It runs inside
-// the cluster view's Read.
-func (p *placementBases) instances(cluster string, c *clusterview.Cluster, now time.Time, fn func(in *clusterview.Instance, b *placementBase)) {
+// snapshot returns the shared snapshot of c at now, building what changed
+// since the last one. It runs inside the cluster view's Read.
+func (p *placementBases) snapshot(cluster string, c *clusterview.Cluster, now time.Time) *sharedSnapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cb := p.clusters[cluster]
@@ -53,28 +73,235 @@ func (p *placementBases) instances(cluster string, c *clusterview.Cluster, now t
 		cb = &clusterBases{of: c, bases: map[string]*placementBase{}}
 		p.clusters[cluster] = cb
 	}
-	seen := make(map[string]bool, len(cb.bases))
+	prev := cb.shared
+	if prev != nil && !now.Before(prev.builtAt) && !now.After(prev.validUntil) {
+		if prev.gen == c.Gen() {
+			return prev
+		}
+		if s := cb.patch(prev, c, now); s != nil {
+			cb.shared = s
+			return s
+		}
+	}
+	ids := c.InstanceIDs()
+	s := &sharedSnapshot{gen: c.Gen(), builtAt: now, validUntil: now.Add(ciAgentStaleAfter),
+		bases: make([]*placementBase, len(ids)), cand: make([]int, len(ids)), cands: make([]scheduler.Instance, 0, len(ids))}
+	if prev != nil && slices.Equal(prev.ids, ids) {
+		s.ids, s.index = prev.ids, prev.index
+	} else {
+		// The view changes its id slice in place: keep a copy.
+		s.ids, s.index = slices.Clone(ids), make(map[string]int, len(ids))
+		for i, id := range s.ids {
+			s.index[id] = i
+		}
+		for id := range cb.bases {
+			if _, ok := s.index[id]; !ok {
+				delete(cb.bases, id)
+			}
+		}
+	}
 	var tasks []ecs.Task // reused: one instance's active tasks at a time
-	for _, id := range c.InstanceIDs() {
+	for i, id := range s.ids {
 		in := c.Instance(id)
-		seen[id] = true
 		b := cb.bases[id]
 		if b == nil || b.gen != in.Gen {
 			tasks = in.ActiveTasks(tasks[:0])
-			b = &placementBase{gen: in.Gen, inst: ciSchedulerInstance(&in.Record, tasks, now), usedAddrs: map[netip.Addr]bool{}}
-			b.cidr, b.hasCIDR = ecs.ParseAwsvpcCIDR(b.inst.Attributes[ecs.AttributeAwsvpcCIDR])
-			for i := range tasks {
-				if addr, ok := ecs.TaskAwsvpcAddress(&tasks[i]); ok {
-					b.usedAddrs[addr] = true
-				}
-			}
+			b = newPlacementBase(c, in, tasks, now)
 			cb.bases[id] = b
 		}
-		fn(in, b)
+		s.bases[i], s.cand[i] = b, -1
+		if b.si.ci.Status == ecs.InstanceInactive {
+			continue // known (StartTask names it), never a candidate
+		}
+		s.cand[i] = len(s.cands)
+		inst := b.inst
+		inst.AgentConnected = b.si.ci.AgentConnectedAt(now, ciAgentStaleAfter)
+		if inst.AgentConnected {
+			s.validUntil = minTime(s.validUntil, b.si.ci.AgentSeenAt.Add(ciAgentStaleAfter))
+		}
+		s.cands = append(s.cands, inst)
 	}
-	for id := range cb.bases {
-		if !seen[id] {
-			delete(cb.bases, id)
+	cb.shared = s
+	return s
+}
+
+// patch returns prev with the instances that changed since rebuilt, or nil
+// when they cannot be patched in (instances joined or left, one became or
+// stopped being INACTIVE, the view lost track): then all are looked at.
+// Connection flags computed at prev's build hold until prev.validUntil, and
+// the patched ones are computed now, so the result holds from now until
+// validUntil.
+func (cb *clusterBases) patch(prev *sharedSnapshot, c *clusterview.Cluster, now time.Time) *sharedSnapshot {
+	changed, ok := c.ChangedSince(prev.gen)
+	if !ok {
+		return nil
+	}
+	// The patched flags are of now: an earlier now rebuilds everything.
+	s := &sharedSnapshot{gen: c.Gen(), builtAt: now, validUntil: prev.validUntil, ids: prev.ids, index: prev.index,
+		bases: slices.Clone(prev.bases), cand: prev.cand, cands: slices.Clone(prev.cands)}
+	var tasks []ecs.Task
+	for _, id := range changed {
+		i, ok := s.index[id]
+		in := c.Instance(id)
+		if !ok || in == nil {
+			return nil
+		}
+		if b := s.bases[i]; b.gen == in.Gen {
+			continue // repeated in the log
+		}
+		tasks = in.ActiveTasks(tasks[:0])
+		b := newPlacementBase(c, in, tasks, now)
+		if (b.si.ci.Status == ecs.InstanceInactive) != (s.cand[i] < 0) {
+			return nil
+		}
+		cb.bases[id], s.bases[i] = b, b
+		if k := s.cand[i]; k >= 0 {
+			s.cands[k] = b.inst
+			s.cands[k].AgentConnected = b.si.ci.AgentConnectedAt(now, ciAgentStaleAfter)
+			if s.cands[k].AgentConnected {
+				s.validUntil = minTime(s.validUntil, b.si.ci.AgentSeenAt.Add(ciAgentStaleAfter))
+			}
 		}
 	}
+	return s
+}
+
+// newPlacementBase derives an instance's base from the view's instance and
+// the active tasks on it.
+func newPlacementBase(c *clusterview.Cluster, in *clusterview.Instance, tasks []ecs.Task, now time.Time) *placementBase {
+	b := &placementBase{gen: in.Gen, inst: ciSchedulerInstance(&in.Record, tasks, now)}
+	b.si = snapInstance{ci: in.Record, rev: in.Rev, usedAddrs: map[netip.Addr]bool{}, sharedAddrs: true}
+	b.si.placements, b.si.placementRev = c.Placements(in.Record.ID)
+	b.si.cidr, b.si.hasCIDR = ecs.ParseAwsvpcCIDR(b.inst.Attributes[ecs.AttributeAwsvpcCIDR])
+	for i := range tasks {
+		if addr, ok := ecs.TaskAwsvpcAddress(&tasks[i]); ok {
+			b.si.usedAddrs[addr] = true
+		}
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// taskSnapshot is what one placement attempt read: a shared snapshot, and
+// this attempt's copies of what it changed in it.
+type taskSnapshot struct {
+	clusterRev int64
+	shared     *sharedSnapshot
+	// cands are the candidates: the shared snapshot's until this attempt
+	// changes one (writable copies them).
+	cands []scheduler.Instance
+	owned bool
+	// taken are placements not yet taken from cands: taking them costs a
+	// copy of cands, which only a later placement over the snapshot needs.
+	taken []takenPlacement
+	own   map[string]*snapInstance // instances whose addresses changed
+}
+
+// takenPlacement is what a placed task holds of candidate i.
+type takenPlacement struct {
+	i        int
+	cpu, mem int64
+	ports    []scheduler.Port
+	info     scheduler.TaskInfo
+}
+
+func newTaskSnapshot(clusterRev int64, s *sharedSnapshot) *taskSnapshot {
+	return &taskSnapshot{clusterRev: clusterRev, shared: s, cands: s.cands}
+}
+
+// instance returns an instance of the snapshot (any status), or nil; the
+// caller must not change it (mutableInstance).
+func (s *taskSnapshot) instance(id string) *snapInstance {
+	if si := s.own[id]; si != nil {
+		return si
+	}
+	i, ok := s.shared.index[id]
+	if !ok {
+		return nil
+	}
+	return &s.shared.bases[i].si
+}
+
+// mutableInstance returns this attempt's own copy of an instance, or nil.
+func (s *taskSnapshot) mutableInstance(id string) *snapInstance {
+	si := s.instance(id)
+	if si == nil || s.own[id] == si {
+		return si
+	}
+	cp := *si // usedAddrs stays shared: useAddress copies it first
+	if s.own == nil {
+		s.own = map[string]*snapInstance{}
+	}
+	s.own[id] = &cp
+	return &cp
+}
+
+// candidate returns the position of an instance in candidates, or false
+// for an unknown or INACTIVE one.
+func (s *taskSnapshot) candidate(id string) (int, bool) {
+	i, ok := s.shared.index[id]
+	if !ok || s.shared.cand[i] < 0 {
+		return 0, false
+	}
+	return s.shared.cand[i], true
+}
+
+// candidates returns the instances placement may choose from (any status
+// but INACTIVE), less what the tasks placed over the snapshot so far hold.
+// The caller must not change them (exclude).
+func (s *taskSnapshot) candidates() []scheduler.Instance {
+	if len(s.taken) == 0 {
+		return s.cands
+	}
+	cands := s.writable()
+	for _, p := range s.taken {
+		inst := &cands[p.i]
+		inst.CPU -= p.cpu
+		inst.Memory -= p.mem
+		if len(p.ports) > 0 {
+			used := maps.Clone(inst.UsedPorts) // shared with a base: copied, never written
+			if used == nil {
+				used = map[scheduler.Port]bool{}
+			}
+			for _, port := range p.ports {
+				used[port] = true
+			}
+			inst.UsedPorts = used
+		}
+		inst.Tasks = append(slices.Clip(inst.Tasks), p.info) // likewise
+	}
+	s.taken = s.taken[:0]
+	return cands
+}
+
+// take records that t, placed on candidate i, holds what l asks of it.
+func (s *taskSnapshot) take(i int, l *taskLaunch, t *ecs.Task) {
+	p := takenPlacement{i: i, cpu: l.req.CPU, mem: l.req.Memory,
+		info: scheduler.TaskInfo{Group: t.Group, Family: t.Definition.Family, Status: t.LastStatus.String()}}
+	for _, b := range t.Ports {
+		p.ports = append(p.ports, scheduler.Port{Number: b.HostPort, Protocol: b.Protocol})
+	}
+	s.taken = append(s.taken, p)
+}
+
+// exclude makes candidate i no candidate for the rest of the attempt.
+func (s *taskSnapshot) exclude(i int, status string) {
+	s.candidates()
+	s.writable()[i].Status = status
+}
+
+// writable returns the candidates, copied from the shared snapshot on the
+// first call, for this attempt to change. (Their maps and slices stay
+// shared: candidates copies them before writing.)
+func (s *taskSnapshot) writable() []scheduler.Instance {
+	if !s.owned {
+		s.cands, s.owned = slices.Clone(s.cands), true
+	}
+	return s.cands
 }

@@ -50,7 +50,10 @@ type ScaleConfig struct {
 	Instances, ServiceTasks, RunTasks, RunTaskClients int
 	// Timeout bounds each phase.
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// ServerCPUProfile, when set, is where the server writes a CPU profile
+	// of the run.
+	ServerCPUProfile string
+	Logger           *slog.Logger
 }
 
 // NewScaleConfig returns the sizes.
@@ -201,7 +204,11 @@ func (e *scaleEnv) startServer(ctx context.Context) error {
 	e.url = "http://127.0.0.1:" + strconv.Itoa(port)
 	dataDir := filepath.Join(e.dir, "server")
 	e.stderr = &lockedWriter{w: &bytes.Buffer{}}
-	e.server = exec.Command(e.cfg.Berth, "server", "--data-dir", dataDir, "--listen", "127.0.0.1:"+strconv.Itoa(port), "--log-level", "warn")
+	args := []string{"server", "--data-dir", dataDir, "--listen", "127.0.0.1:" + strconv.Itoa(port), "--log-level", "warn"}
+	if e.cfg.ServerCPUProfile != "" {
+		args = append(args, "--cpu-profile", e.cfg.ServerCPUProfile)
+	}
+	e.server = exec.Command(e.cfg.Berth, args...)
 	e.server.Stdout, e.server.Stderr = io.Discard, e.stderr
 	if err := e.server.Start(); err != nil {
 		return fmt.Errorf("bench: start berth server: %w", err)

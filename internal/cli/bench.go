@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -23,7 +22,7 @@ func benchCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Berth under load",
 	}
-	cmd.AddCommand(benchAPICmd(stdout, stderr), benchTasksCmd(stdout, stderr), benchScaleCmd(stdout, stderr))
+	cmd.AddCommand(benchAPICmd(stdout, stderr), benchTasksCmd(stdout, stderr), benchScaleCmd(stdout, stderr), benchRegistryCmd(stdout, stderr))
 	return cmd
 }
 
@@ -103,17 +102,11 @@ in --data-dir/credentials) or, with --in-process, a server it starts itself on
 				return fmt.Errorf("read credential: %w", err)
 			}
 			cfg.Endpoint, cfg.AccessKeyID, cfg.Secret = endpoint, c.AccessKeyID, c.SecretAccessKey
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
 			}
+			defer stop()
 			rep, runErr := bench.Run(cmd.Context(), cfg)
 			if len(rep.Ops) > 0 {
 				if err := rep.WriteTable(stdout); err != nil {

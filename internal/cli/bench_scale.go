@@ -66,6 +66,7 @@ and no containerd.`,
 	f.IntVar(&cfg.RunTaskClients, "run-task-clients", cfg.RunTaskClients, "RunTask calls in flight at once")
 	f.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "bound on each phase")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the run's temporary state (default: the system temporary directory)")
+	f.StringVar(&cfg.ServerCPUProfile, "server-cpu-profile", "", "have the server write a CPU profile of the run to this file")
 	f.StringVar(&logLevel, "log-level", "warn", "level of the simulated agents' logs on stderr")
 	return cmd
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -24,6 +26,7 @@ func serverFlags(fs *pflag.FlagSet, cfg *server.Config, logLevel *string) {
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate: serve the API over HTTPS (with --tls-key)")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key for --tls-cert")
 	fs.DurationVar(&cfg.InstanceLostAfter, "instance-lost-after", cfg.InstanceLostAfter, "how long an instance's agent may go unheard before its service tasks are replaced elsewhere")
+	fs.StringVar(&cfg.RegistryHost, "registry-host", "", "HOST:PORT clients and agents reach the image registry (/v2/ on --listen) at, as repositoryUri shows it (default: the --listen address)")
 	fs.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "DANGEROUS: accept unsigned requests from anyone who can reach --listen")
 	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
 }
@@ -39,7 +42,7 @@ func serverCmd(stdout, stderr io.Writer) *cobra.Command {
 // flags and calls started once it serves.
 func controlPlaneCmd(use, short string, stderr io.Writer, started func(*server.Server, server.Config)) *cobra.Command {
 	cfg := server.NewConfig()
-	var logLevel string
+	var logLevel, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -50,10 +53,17 @@ func controlPlaneCmd(use, short string, stderr io.Writer, started func(*server.S
 				return err
 			}
 			cfg.Logger = log
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stop()
 			return runServer(cmd, cfg, func(s *server.Server) { started(s, cfg) })
 		},
 	}
 	serverFlags(cmd.Flags(), &cfg, &logLevel)
+	cmd.Flags().StringVar(&cpuProfile, "cpu-profile", "", "write a Go CPU profile of the whole run to this file (for performance work)")
+	cmd.Flags().MarkHidden("cpu-profile")
 	return cmd
 }
 
@@ -72,4 +82,21 @@ func runServer(cmd *cobra.Command, cfg server.Config, started func(*server.Serve
 	started(s)
 	<-ctx.Done()
 	return s.Close()
+}
+
+// startCPUProfile writes a CPU profile to path until stop is called; an
+// empty path profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -1,6 +1,7 @@
 package clusterview
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/berth/berth/internal/ecs"
@@ -13,31 +14,71 @@ type Cluster struct {
 	ids       []string // instance ids, sorted
 	tasks     map[string]*Task
 	services  map[string]map[string]*Task // service name → task id → task
+	on        map[string]map[string]*Task // instance id → task id → task (any status)
 	// placements are the instances' placement records
 	// (state.TaskPlacementKey): their counter and ModRevision.
 	placements map[string]placementRecord
-	gens       uint64 // the last Instance.Gen given out
+	gens       uint64 // the last Instance.Gen given out; see Gen
+	// changed logs which instance each generation changed (ascending
+	// gens, bounded: see ChangedSince); joined is the last generation at
+	// which an instance was added or removed.
+	changed []genChange
+	joined  uint64
 }
+
+// genChange is one entry of Cluster.changed.
+type genChange struct {
+	gen uint64
+	id  string
+}
+
+// maxChangeLog bounds Cluster.changed; older entries are dropped.
+const maxChangeLog = 8192
 
 func newCluster() *Cluster {
 	return &Cluster{instances: map[string]*Instance{}, tasks: map[string]*Task{}, services: map[string]map[string]*Task{},
-		placements: map[string]placementRecord{}}
+		on: map[string]map[string]*Task{}, placements: map[string]placementRecord{}}
 }
 
 // Instance is a container instance record and the active tasks on it.
 type Instance struct {
 	Record ecs.ContainerInstance
 	Rev    int64 // the record's ModRevision
-	// Gen changes whenever the record or the active tasks on the instance
-	// do: what a reader derives from both stays valid while Gen does.
+	// Gen changes whenever the record, the active tasks on the instance or
+	// its placement record do: what a reader derives from them stays valid
+	// while Gen does.
 	Gen   uint64
 	tasks map[string]*Task
 }
 
-// Task is a task record, trimmed (Trim), with its ModRevision.
+// Task is a task record, trimmed (Trim), with its ModRevision. The view
+// never changes a Task it has handed out (a new record is a new Task), so
+// a reader may keep a *Task after Read returns and look at it outside the
+// view's lock.
 type Task struct {
 	Record ecs.Task
 	Rev    int64
+}
+
+// Gen is the cluster's generation: it changes whenever an instance's Gen
+// does and when an instance is added or removed, so what a reader derives
+// from all of the instances (and the active tasks and placement records
+// on them) stays valid while Gen does.
+func (c *Cluster) Gen() uint64 { return c.gens }
+
+// ChangedSince returns the ids of the instances (possibly repeated) whose
+// generation changed after gen, when the cluster still knows them all and
+// no instance was added or removed since; otherwise ok is false and the
+// caller looks at every instance.
+func (c *Cluster) ChangedSince(gen uint64) (ids []string, ok bool) {
+	if gen > c.gens || c.joined > gen || (len(c.changed) > 0 && c.changed[0].gen > gen+1) || (len(c.changed) == 0 && c.gens != gen) {
+		return nil, false
+	}
+	i, _ := slices.BinarySearchFunc(c.changed, gen+1, func(e genChange, g uint64) int { return cmp.Compare(e.gen, g) })
+	for _, e := range c.changed[i:] {
+		ids = append(ids, e.id)
+	}
+	return ids, true
 }
 
 // InstanceIDs returns the ids of the cluster's instances (every status),
@@ -76,10 +117,8 @@ func (c *Cluster) Task(id string) *Task { return c.tasks[id] }
 // instance, in ascending order.
 func (c *Cluster) TasksOn(instanceID string) []string {
 	var out []string
-	for id, t := range c.tasks {
-		if t.Record.ContainerInstanceID == instanceID {
-			out = append(out, id)
-		}
+	for id := range c.on[instanceID] {
+		out = append(out, id)
 	}
 	slices.Sort(out)
 	return out
@@ -99,13 +138,9 @@ func (c *Cluster) ServiceTasks(name string) []*Task {
 func (c *Cluster) link(t *Task) {
 	c.tasks[t.Record.ID] = t
 	if t.Record.ServiceName != "" {
-		m := c.services[t.Record.ServiceName]
-		if m == nil {
-			m = map[string]*Task{}
-			c.services[t.Record.ServiceName] = m
-		}
-		m[t.Record.ID] = t
+		indexTask(c.services, t.Record.ServiceName, t)
 	}
+	indexTask(c.on, t.Record.ContainerInstanceID, t)
 	if in := c.instances[t.Record.ContainerInstanceID]; in != nil && t.Record.Active() {
 		in.tasks[t.Record.ID] = t
 		c.bump(in)
@@ -116,17 +151,23 @@ func (c *Cluster) link(t *Task) {
 func (c *Cluster) bump(in *Instance) {
 	c.gens++
 	in.Gen = c.gens
+	if len(c.changed) == maxChangeLog {
+		c.changed = append(c.changed[:0], c.changed[maxChangeLog/2:]...)
+	}
+	c.changed = append(c.changed, genChange{gen: c.gens, id: in.Record.ID})
+}
+
+// membership records that an instance was added or removed.
+func (c *Cluster) membership() {
+	c.gens++
+	c.joined = c.gens
 }
 
 // unlink removes t from the cluster's indexes.
 func (c *Cluster) unlink(t *Task) {
 	delete(c.tasks, t.Record.ID)
-	if m := c.services[t.Record.ServiceName]; m != nil {
-		delete(m, t.Record.ID)
-		if len(m) == 0 {
-			delete(c.services, t.Record.ServiceName)
-		}
-	}
+	unindexTask(c.services, t.Record.ServiceName, t)
+	unindexTask(c.on, t.Record.ContainerInstanceID, t)
 	if in := c.instances[t.Record.ContainerInstanceID]; in != nil {
 		if _, ok := in.tasks[t.Record.ID]; ok {
 			delete(in.tasks, t.Record.ID)
@@ -152,4 +193,24 @@ func Trim(t ecs.Task) ecs.Task {
 	t.Overrides = ecs.TaskOverride{}
 	t.Tags = nil
 	return t
+}
+
+// indexTask adds t to index under key.
+func indexTask(index map[string]map[string]*Task, key string, t *Task) {
+	m := index[key]
+	if m == nil {
+		m = map[string]*Task{}
+		index[key] = m
+	}
+	m[t.Record.ID] = t
+}
+
+// unindexTask removes t from index under key.
+func unindexTask(index map[string]map[string]*Task, key string, t *Task) {
+	if m := index[key]; m != nil {
+		delete(m, t.Record.ID)
+		if len(m) == 0 {
+			delete(index, key)
+		}
+	}
 }

@@ -325,6 +325,9 @@ func applyPlacement(clusters map[string]*Cluster, kv store.KV, deleted bool) {
 	if old, ok := c.placements[id]; ok && old.rev >= kv.ModRevision {
 		return
 	}
+	if in := c.instances[id]; in != nil {
+		c.bump(in)
+	}
 	if deleted {
 		delete(c.placements, id)
 		return
@@ -360,6 +363,7 @@ func applyInstance(clusters map[string]*Cluster, kv store.KV, deleted bool, ci *
 			if i, found := slices.BinarySearch(c.ids, id); found {
 				c.ids = slices.Delete(c.ids, i, i+1)
 			}
+			c.membership()
 		}
 		return
 	}
@@ -378,10 +382,11 @@ func applyInstance(clusters map[string]*Cluster, kv store.KV, deleted bool, ci *
 		}
 		if i, found := slices.BinarySearch(c.ids, id); !found {
 			c.ids = slices.Insert(c.ids, i, id)
+			c.membership()
 		}
 	}
-	c.bump(in)
 	c.instances[id] = in
+	c.bump(in)
 }
 
 // applyTask applies one task record, decoded and trimmed as t (nil: not a

@@ -31,6 +31,8 @@ func openStore(t *testing.T) store.Store {
 type digest struct {
 	Instances  map[string]int64    // id → rev
 	OnInstance map[string][]string // id → active task ids
+	// Indexed says whether TasksOn agrees with the tasks themselves.
+	Indexed    bool
 	Tasks      map[string]int64    // id → rev
 	Services   map[string][]string // name → task ids
 	Placements map[string][2]int64 // id → n, rev
@@ -52,8 +54,15 @@ func digestOf(c *Cluster) digest {
 		slices.Sort(ids)
 		d.OnInstance[id] = ids
 	}
+	on := map[string][]string{}
 	for id, t := range c.tasks {
 		d.Tasks[id] = t.Rev
+		on[t.Record.ContainerInstanceID] = append(on[t.Record.ContainerInstanceID], id)
+	}
+	d.Indexed = true
+	for inst, ids := range on {
+		slices.Sort(ids)
+		d.Indexed = d.Indexed && slices.Equal(c.TasksOn(inst), ids)
 	}
 	for name := range c.services {
 		var ids []string
@@ -164,7 +173,7 @@ func TestViewMatchesLoad(t *testing.T) {
 func equalDigest(a, b digest) bool {
 	eq := func(x, y map[string][]string) bool { return maps.EqualFunc(x, y, slices.Equal[[]string]) }
 	return maps.Equal(a.Instances, b.Instances) && eq(a.OnInstance, b.OnInstance) && maps.Equal(a.Tasks, b.Tasks) &&
-		eq(a.Services, b.Services) && maps.Equal(a.Placements, b.Placements)
+		eq(a.Services, b.Services) && maps.Equal(a.Placements, b.Placements) && a.Indexed && b.Indexed
 }
 
 // Read fails with ErrNotReady when the view is not running, and Trim

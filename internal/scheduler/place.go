@@ -142,9 +142,11 @@ func (pl *plan) initState(st *instState, in *Instance, memberOK []bool, buckets 
 		pl.initPorts(st, in)
 	}
 
-	for i := range in.Tasks {
-		if in.Tasks[i].Status != "STOPPED" && in.Tasks[i].Group == pl.group {
-			st.groupCount++
+	if pl.countsGroup { // only distinctInstance and spread read the count
+		for i := range in.Tasks {
+			if in.Tasks[i].Status != "STOPPED" && in.Tasks[i].Group == pl.group {
+				st.groupCount++
+			}
 		}
 	}
 

@@ -63,6 +63,9 @@ type plan struct {
 	constraints   []compiledConstraint
 	strategies    []compiledStrategy
 	numBuckets    int // spread-attribute strategies
+	// countsGroup: some constraint or strategy reads how many tasks of the
+	// group each instance holds (distinctInstance, spread).
+	countsGroup bool
 }
 
 func protoIndex(p string) (int, bool) {
@@ -98,6 +101,7 @@ func compilePlacement(constraints []Constraint, strategies []Strategy) (*plan, e
 				return nil, ecs.Errorf(ecs.ErrInvalidParameter, "distinctInstance expression should not be specified.")
 			}
 			pl.constraints = append(pl.constraints, compiledConstraint{distinct: true})
+			pl.countsGroup = true
 		case ConstraintMemberOf:
 			if strings.TrimSpace(c.Expression) == "" {
 				return nil, ecs.Errorf(ecs.ErrInvalidParameter, "placementConstraints[%d].expression must be specified for memberOf.", i)
@@ -138,8 +142,10 @@ func compilePlacement(constraints []Constraint, strategies []Strategy) (*plan, e
 			switch attr, isAttr := strings.CutPrefix(s.Field, "attribute:"); {
 			case strings.EqualFold(s.Field, "instanceId") || strings.EqualFold(s.Field, "host"):
 				cs.kind = spreadInstance
+				pl.countsGroup = true
 			case isAttr && validAttributeName(attr):
 				cs.kind, cs.attr, cs.bucket = spreadAttribute, attr, pl.numBuckets
+				pl.countsGroup = true
 				pl.numBuckets++
 			default:
 				return nil, ecs.Errorf(ecs.ErrInvalidParameter, "placementStrategy[%d].field %q is not valid for spread. Valid values: instanceId, host, attribute:<attribute name>.", i, s.Field)

@@ -4,29 +4,37 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/berth/berth/internal/api"
 	"github.com/berth/berth/internal/api/sigv4"
 	"github.com/berth/berth/internal/credential"
+	"github.com/berth/berth/internal/ecr"
 )
 
 // authenticator verifies SigV4 signatures against Berth's credentials and
-// names the caller.
+// names the caller. Requests are signed for the API they address: "ecs"
+// (the ECS API, the agent channel), or "ecr" for the ECR API's targets.
 type authenticator struct {
-	verifier *sigv4.Verifier
+	ecs, ecr *sigv4.Verifier
 	creds    *credential.Registry
 }
 
 func newAuthenticator(creds *credential.Registry, region string, now func() time.Time) *authenticator {
 	return &authenticator{
-		verifier: &sigv4.Verifier{Lookup: creds, Region: region, Service: "ecs", Now: now},
-		creds:    creds,
+		ecs:   &sigv4.Verifier{Lookup: creds, Region: region, Service: "ecs", Now: now},
+		ecr:   &sigv4.Verifier{Lookup: creds, Region: region, Service: "ecr", Now: now},
+		creds: creds,
 	}
 }
 
 func (a *authenticator) Authenticate(ctx context.Context, r *http.Request, body []byte) (api.Principal, error) {
-	id, err := a.verifier.Verify(ctx, r, body)
+	v := a.ecs
+	if strings.HasPrefix(r.Header.Get("X-Amz-Target"), ecr.TargetPrefix) {
+		v = a.ecr
+	}
+	id, err := v.Verify(ctx, r, body)
 	if err != nil {
 		return api.Principal{}, err
 	}

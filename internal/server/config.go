@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -64,8 +65,19 @@ type Config struct {
 	// InstanceLostAfter is how long an instance's agent may go unheard
 	// before the service controller replaces its service tasks elsewhere.
 	InstanceLostAfter time.Duration
-	Logger            *slog.Logger
-	Now               func() time.Time
+	// RegistryDir holds the registry's images (default DataDir/registry).
+	RegistryDir string
+	// RegistryHost is the host:port that clients and agents reach the
+	// registry at (/v2/ on the API's listener), as repositoryUri shows it;
+	// default: the address the API listens on.
+	RegistryHost string
+	// RegistryGCInterval is how often blobs no image references are
+	// removed, LifecycleInterval how often lifecycle policies are applied
+	// (0: hourly; negative: never).
+	RegistryGCInterval time.Duration
+	LifecycleInterval  time.Duration
+	Logger             *slog.Logger
+	Now                func() time.Time
 }
 
 // NewConfig returns a Config with defaults.
@@ -133,6 +145,14 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 5 * time.Second
+	}
+	if c.RegistryDir == "" {
+		c.RegistryDir = filepath.Join(c.DataDir, "registry")
+	}
+	if c.RegistryHost != "" {
+		if _, _, err := net.SplitHostPort(c.RegistryHost); err != nil || strings.Contains(c.RegistryHost, "/") {
+			return fmt.Errorf("registry host %q must be HOST:PORT", c.RegistryHost)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 // Package server composes Berth's control plane: it opens the store, makes
-// sure an administrator credential exists, and serves the ECS API (SigV4
-// authenticated) and /healthz on one listener. It is embeddable: tests start
+// sure an administrator credential exists, and serves on one listener the
+// ECS and ECR APIs (SigV4 authenticated, POST /), the image registry
+// (/v2/, tokens from GetAuthorizationToken), the agent channel and /healthz. It is embeddable: tests start
 // it in-process on 127.0.0.1 with a temporary data dir (see servertest).
 package server
 
@@ -24,7 +25,9 @@ import (
 	"github.com/berth/berth/internal/api"
 	"github.com/berth/berth/internal/clusterview"
 	"github.com/berth/berth/internal/credential"
+	"github.com/berth/berth/internal/ecr"
 	"github.com/berth/berth/internal/ecs/arn"
+	"github.com/berth/berth/internal/registry"
 	"github.com/berth/berth/internal/store"
 	"github.com/berth/berth/internal/store/embedded"
 	etcdstore "github.com/berth/berth/internal/store/etcd"
@@ -40,7 +43,9 @@ type Server struct {
 	ln    net.Listener
 	http  *http.Server
 	acs   *acs.Handler
-	ready chan struct{}
+	// registry serves images under /v2/.
+	registry *registry.Registry
+	ready    chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -119,6 +124,12 @@ func (s *Server) Start(ctx context.Context) error {
 	// placement, the service controller and the agent channel.
 	view := clusterview.New(s.store, s.log.With("component", "clusterview"))
 	go view.Run(ctx)
+	regs, err := s.startRegistry(ctx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s.registry = regs.reg
 	h := api.New(api.Config{
 		View:  view,
 		Store: s.store,
@@ -130,6 +141,7 @@ func (s *Server) Start(ctx context.Context) error {
 		Now:       s.cfg.Now,
 		Logger:    s.log,
 		Creds:     creds,
+		Services:  map[string]api.Service{ecr.TargetPrefix: regs.ecr},
 	})
 	sweepEvery := s.cfg.SweepInterval
 	if sweepEvery <= 0 {
@@ -140,7 +152,8 @@ func (s *Server) Start(ctx context.Context) error {
 	// The agent channel: agents (Berth's and the Amazon ECS agent) hold
 	// their ACS and TCS websockets here, next to the API.
 	s.acs = acs.New(acs.Config{Store: s.store, View: view, Auth: auth, Namer: arn.Namer{Region: s.cfg.Region, Account: s.cfg.Account},
-		Logger: s.log, Now: s.cfg.Now, HeartbeatInterval: s.cfg.HeartbeatInterval, ManifestInterval: s.cfg.ManifestInterval})
+		Logger: s.log, Now: s.cfg.Now, HeartbeatInterval: s.cfg.HeartbeatInterval, ManifestInterval: s.cfg.ManifestInterval,
+		PullCredentials: regs.pullCredentials(s.cfg.Now)})
 	go func() {
 		if err := s.acs.Run(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("agent channel watch stopped", "err", err)
@@ -150,11 +163,13 @@ func (s *Server) Start(ctx context.Context) error {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET "+acs.PathACS, s.acs)
 	mux.Handle("GET "+acs.PathTCS, s.acs)
-	mux.Handle("/", h)
+	// The registry (OCI distribution API) under /v2/; image layers may
+	// take long to send, so only the API's requests have a read deadline.
+	mux.Handle("/v2/", regs.reg)
+	mux.Handle("/", withReadDeadline(60*time.Second, h))
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second, // a whole request, body included (≤ 4 MiB)
 		IdleTimeout:       5 * time.Minute,
 	}
 	go func() {
@@ -281,6 +296,9 @@ func (s *Server) Close() error {
 				s.http.Close()
 			}
 			cancel()
+		}
+		if s.registry != nil {
+			errs = append(errs, s.registry.Close())
 		}
 		if s.store != nil {
 			errs = append(errs, s.store.Close())
