@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/berth/berth/internal/api/awsjson"
 	"github.com/berth/berth/internal/api/sigv4"
 	"github.com/berth/berth/internal/clusterview"
 	"github.com/berth/berth/internal/ecs/arn"
@@ -247,49 +248,8 @@ func (h *Handler) writeError(w http.ResponseWriter, reqID, opName string, err er
 	w.Write(b)
 }
 
-// decode reads a JSON request body into in. An empty body is an empty
-// request. Malformed JSON and values of the wrong type are
-// SerializationExceptions that name the field.
-func decode(body []byte, in any) error {
-	if len(strings.TrimSpace(string(body))) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(body, in); err != nil {
-		var te *json.UnmarshalTypeError
-		var se *json.SyntaxError
-		switch {
-		case errors.As(err, &te):
-			field := te.Field
-			if field == "" {
-				field = "(request)"
-			}
-			return errSerialization(fmt.Sprintf("Cannot deserialize value of field '%s': expected %s, got JSON %s.", field, jsonKind(te.Type.Kind().String()), te.Value))
-		case errors.As(err, &se):
-			return errSerialization(fmt.Sprintf("Malformed JSON at byte %d: %s.", se.Offset, se.Error()))
-		default:
-			return errSerialization("Malformed request: " + err.Error())
-		}
-	}
-	return nil
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "a string"
-	case "bool":
-		return "a boolean"
-	case "int", "int32", "int64", "float64", "float32":
-		return "a number"
-	case "slice":
-		return "a list"
-	case "map", "struct":
-		return "an object"
-	case "ptr":
-		return "a value"
-	}
-	return goKind
-}
+// decode reads a JSON request body into in (awsjson.Decode).
+func decode(body []byte, in any) error { return awsjson.Decode(body, in) }
 
 // ownARN reports whether ref is a bare name or an ARN of this server's
 // region and account (an ARN of elsewhere names nothing here).

@@ -131,7 +131,8 @@ func printDevUsage(w io.Writer, s *server.Server, cfg server.Config, withAgent b
 	}
 	fmt.Fprintf(w, `Berth is running.
 
-  ECS API endpoint:  %s
+  ECS API endpoint:  %s (the ECR API too)
+  image registry:    %s (repositories from aws ecr create-repository)
   health check:      %s/healthz
   credentials:       %s (profile "default", mode 0600)
   region:            %s
@@ -142,9 +143,11 @@ Use it with the AWS CLI:
   export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s
   aws --endpoint-url %s ecs list-container-instances
   aws --endpoint-url %s ecs run-task --task-definition <family> --count 2
+  aws --endpoint-url %s ecr get-login-password | skopeo login --tls-verify=false -u AWS --password-stdin %s
 
 or with any AWS SDK pointed at the endpoint (AWS_ENDPOINT_URL_ECS=%s).
 Task definitions may use the local image %s (busybox: sh, httpd, wget, ...).
 Stop with Ctrl-C.
-`, s.Endpoint(), s.Endpoint(), creds, cfg.Region, capacity, creds, conf, s.Endpoint(), s.Endpoint(), s.Endpoint(), DemoImage)
+`, s.Endpoint(), s.RegistryHost(), s.Endpoint(), creds, cfg.Region, capacity, creds, conf, s.Endpoint(), s.Endpoint(),
+		s.Endpoint(), s.RegistryHost(), s.Endpoint(), DemoImage)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/berth/berth/internal/api/awsjson"
 	"github.com/berth/berth/internal/state"
 )
 
@@ -85,9 +86,12 @@ const serverMessage = "An internal error occurred in the Berth server. The reque
 // logged, not sent.
 func (h *Handler) toWire(op string, err error) *apiError {
 	var ae *apiError
+	var se *awsjson.SerializationError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &se):
+		return &apiError{kind: kindSerialization, msg: se.Msg}
 	case errors.Is(err, state.ErrTooMuchContention):
 		return &apiError{kind: kindThrottling, msg: "Rate exceeded", cause: err}
 	}

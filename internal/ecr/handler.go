@@ -12,13 +12,12 @@ package ecr
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
+	"github.com/berth/berth/internal/api/awsjson"
 	"github.com/berth/berth/internal/registry"
 	"github.com/berth/berth/internal/state"
 	"github.com/berth/berth/internal/store"
@@ -193,47 +192,6 @@ func (r Records) Repository(ctx context.Context, name string) (registry.RepoSett
 	return registry.RepoSettings{ImmutableTags: rec.ImageTagMutability == mutabilityImmutable}, nil
 }
 
-// decode reads a JSON request body into in. An empty body is an empty
-// request. Malformed JSON and values of the wrong type are
-// SerializationExceptions that name the field.
-func decode(body []byte, in any) error {
-	if len(strings.TrimSpace(string(body))) == 0 {
-		return nil
-	}
-	err := json.Unmarshal(body, in)
-	if err == nil {
-		return nil
-	}
-	var te *json.UnmarshalTypeError
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &te):
-		field := te.Field
-		if field == "" {
-			field = "(request)"
-		}
-		return errorf(kindSerialization, "Cannot deserialize value of field '%s': expected %s, got JSON %s.", field, jsonKind(te.Type.Kind().String()), te.Value)
-	case errors.As(err, &se):
-		return errorf(kindSerialization, "Malformed JSON at byte %d: %s.", se.Offset, se.Error())
-	default:
-		return errorf(kindSerialization, "Malformed request: %s", err.Error())
-	}
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "a string"
-	case "bool":
-		return "a boolean"
-	case "int", "int32", "int64", "float64", "float32":
-		return "a number"
-	case "slice":
-		return "a list"
-	case "map", "struct":
-		return "an object"
-	case "ptr":
-		return "a value"
-	}
-	return goKind
-}
+// decode reads a JSON request body into in (awsjson.Decode: its
+// SerializationExceptions name their own wire type).
+func decode(body []byte, in any) error { return awsjson.Decode(body, in) }

@@ -43,9 +43,10 @@ type Server struct {
 	ln    net.Listener
 	http  *http.Server
 	acs   *acs.Handler
-	// registry serves images under /v2/.
-	registry *registry.Registry
-	ready    chan struct{}
+	// registry serves images under /v2/, reached at registryHost.
+	registry     *registry.Registry
+	registryHost string
+	ready        chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -129,7 +130,7 @@ func (s *Server) Start(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
-	s.registry = regs.reg
+	s.registry, s.registryHost = regs.reg, regs.host
 	h := api.New(api.Config{
 		View:  view,
 		Store: s.store,
@@ -199,6 +200,10 @@ func (s *Server) Endpoint() string {
 	}
 	return scheme + s.ln.Addr().String()
 }
+
+// RegistryHost is the host:port of the image registry (repositoryUri's
+// host), known once Start returned.
+func (s *Server) RegistryHost() string { return s.registryHost }
 
 // Ready is closed once the API serves requests.
 func (s *Server) Ready() <-chan struct{} { return s.ready }

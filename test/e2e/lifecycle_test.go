@@ -16,7 +16,8 @@ func TestDevStartup(t *testing.T) {
 	requireAWS(t)
 	out := shared.stdout.String()
 	for _, want := range []string{
-		"ECS API endpoint:  " + shared.endpoint() + "\n",
+		"ECS API endpoint:  " + shared.endpoint() + " (the ECR API too)\n",
+		"image registry:    " + shared.listen + " (repositories from aws ecr create-repository)\n",
 		"health check:      " + shared.endpoint() + "/healthz\n",
 		"credentials:       " + filepath.Join(shared.dataDir, "credentials"),
 		"aws --endpoint-url " + shared.endpoint() + " ecs list-container-instances",
