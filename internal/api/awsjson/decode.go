@@ -16,7 +16,7 @@ import (
 // names its wire error itself (the front door's WireError).
 type SerializationError struct{ Msg string }
 
-func (e *SerializationError) Error() string   { return e.Msg }
+func (e *SerializationError) Error() string    { return e.Msg }
 func (e *SerializationError) WireType() string { return "SerializationException" }
 func (e *SerializationError) WireStatus() int  { return http.StatusBadRequest }
 
