@@ -29,16 +29,23 @@ func (h *Handler) clusterName(ref string) (string, error) {
 	return name, nil
 }
 
-// activeCluster loads a cluster that exists and is ACTIVE.
+// activeCluster loads a cluster that exists and is ACTIVE. Nearly every
+// request reads its cluster, which rarely changes: the decoded record is
+// kept per revision (h.clusters), and callers must not change the slices
+// and maps of the cluster they get.
 func (h *Handler) activeCluster(ctx context.Context, ref string) (ecs.Cluster, int64, error) {
 	name, err := h.clusterName(ref)
 	if err != nil {
 		return ecs.Cluster{}, 0, err
 	}
-	c, rev, err := state.Get[ecs.Cluster](ctx, h.store, state.ClusterKey(name))
+	kv, err := h.store.Get(ctx, state.ClusterKey(name))
 	if errors.Is(err, store.ErrNotFound) {
-		return c, 0, ecs.Errorf(ecs.ErrClusterNotFound, "Cluster not found.")
+		return ecs.Cluster{}, 0, ecs.Errorf(ecs.ErrClusterNotFound, "Cluster not found.")
 	}
+	if err != nil {
+		return ecs.Cluster{}, 0, err
+	}
+	c, rev, err := h.clusters.decode(kv)
 	if err != nil {
 		return c, 0, err
 	}

@@ -101,6 +101,7 @@ type Handler struct {
 	creds     Credentials
 	services  map[string]Service
 	tdefs     *taskDefCache
+	clusters  clusterCache
 	// bases caches what placement derives from each instance.
 	bases *placementBases
 	// replays guards the admin operations against replayed requests.

@@ -410,7 +410,7 @@ func (c *serviceController) place(s *ecs.Service, def *ecs.TaskDefinition, launc
 			continue // gone meanwhile, or no address: the next pass decides again
 		}
 		l.req.Count = 1
-		r, err := scheduler.Place(snap.candidates()[i:i+1], l.req, c.rng)
+		r, err := scheduler.PlaceOn(snap.candidates()[i:i+1], l.req, c.rng)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/berth/berth/internal/api/wire"
+	"github.com/berth/berth/internal/clusterview"
 	"github.com/berth/berth/internal/ecs"
 	"github.com/berth/berth/internal/ecs/arn"
 	"github.com/berth/berth/internal/state"
@@ -63,17 +64,37 @@ func (h *Handler) reportCheckOwner(ctx context.Context, cluster string, t *ecs.T
 	if t.ContainerInstanceID == "" {
 		return ecs.Errorf(ecs.ErrAccessDenied, "Task %s is not placed on a container instance; only the agent of its instance may report on it.", t.ARN)
 	}
-	inst, _, err := state.Get[ecs.ContainerInstance](ctx, h.store, state.InstanceKey(cluster, t.ContainerInstanceID))
+	owner, instARN, err := h.instanceOwner(ctx, cluster, t.ContainerInstanceID)
 	if errors.Is(err, store.ErrNotFound) {
 		return ecs.Errorf(ecs.ErrAccessDenied, "Task %s runs on container instance %s, which is no longer registered; nobody may report on it.", t.ARN, t.ContainerInstanceID)
 	}
 	if err != nil {
 		return err
 	}
-	if inst.Owner != p.Name {
-		return ecs.Errorf(ecs.ErrAccessDenied, "Credential %q may not report on task %s: it runs on container instance %s, which another credential registered.", p.Name, t.ARN, inst.ARN)
+	if owner != p.Name {
+		return ecs.Errorf(ecs.ErrAccessDenied, "Credential %q may not report on task %s: it runs on container instance %s, which another credential registered.", p.Name, t.ARN, instARN)
 	}
 	return nil
+}
+
+// instanceOwner returns the credential that registered an instance, and
+// its ARN. An instance id names one registration, whose owner never
+// changes, so the cluster view answers as well as the store, without
+// decoding the record (the store answers what the view does not hold).
+func (h *Handler) instanceOwner(ctx context.Context, cluster, id string) (owner, instARN string, err error) {
+	found := false
+	if h.view != nil {
+		_ = h.view.Read(ctx, cluster, 0, func(c *clusterview.Cluster) {
+			if in := c.Instance(id); in != nil {
+				owner, instARN, found = in.Record.Owner, in.Record.ARN, true
+			}
+		})
+	}
+	if found {
+		return owner, instARN, nil
+	}
+	inst, _, err := state.Get[ecs.ContainerInstance](ctx, h.store, state.InstanceKey(cluster, id))
+	return inst.Owner, inst.ARN, err
 }
 
 // reportApply applies a report to the task taskRef names, in one

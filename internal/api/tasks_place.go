@@ -341,7 +341,7 @@ func (h *Handler) placeRunTasks(l *taskLaunch, snap *taskSnapshot, rng *rand.Ran
 		}
 		req := l.req
 		req.Count = l.req.Count - len(tasks)
-		res, err := scheduler.Place(snap.candidates(), req, rng)
+		res, err := scheduler.PlaceOn(snap.candidates(), req, rng)
 		if errors.Is(err, scheduler.ErrNoContainerInstances) && len(noENI) > 0 {
 			last = nil
 			break
@@ -414,7 +414,7 @@ func (h *Handler) startTasks(ctx context.Context, l *taskLaunch, refs []string) 
 				continue
 			}
 			i, _ := snap.candidate(id) // ACTIVE, so a candidate
-			res, err := scheduler.Place(snap.candidates()[i:i+1], l.req, rng)
+			res, err := scheduler.PlaceOn(snap.candidates()[i:i+1], l.req, rng)
 			if err != nil {
 				return err
 			}

@@ -39,11 +39,19 @@ type clusterBases struct {
 	shared *sharedSnapshot
 }
 
-// placementBase is one instance's.
+// placementBase is one instance's, built at builtAt. inst.AgentConnected
+// holds until connUntil (when the agent, heard from last at AgentSeenAt,
+// counts as gone); a zero connUntil: for good (not connected).
 type placementBase struct {
-	gen  uint64
-	si   snapInstance
-	inst scheduler.Instance // AgentConnected is set per shared snapshot
+	gen                uint64
+	builtAt, connUntil time.Time
+	si                 snapInstance
+	inst               scheduler.Instance
+}
+
+// validAt reports whether b still describes instance generation gen at now.
+func (b *placementBase) validAt(gen uint64, now time.Time) bool {
+	return b.gen == gen && !now.Before(b.builtAt) && (b.connUntil.IsZero() || !now.After(b.connUntil))
 }
 
 // sharedSnapshot is a cluster's instances as placement reads them, for one
@@ -55,8 +63,8 @@ type sharedSnapshot struct {
 	ids                 []string       // every instance (any status), ascending
 	index               map[string]int // id → position in ids
 	bases               []*placementBase
-	cand                []int                // position in ids → in cands; -1: INACTIVE
-	cands               []scheduler.Instance // every instance not INACTIVE, in ID order
+	cand                []int                 // position in ids → in cands; -1: INACTIVE
+	cands               []*scheduler.Instance // every instance not INACTIVE, in ID order (the bases')
 }
 
 func newPlacementBases() *placementBases {
@@ -85,7 +93,7 @@ func (p *placementBases) snapshot(cluster string, c *clusterview.Cluster, now ti
 	}
 	ids := c.InstanceIDs()
 	s := &sharedSnapshot{gen: c.Gen(), builtAt: now, validUntil: now.Add(ciAgentStaleAfter),
-		bases: make([]*placementBase, len(ids)), cand: make([]int, len(ids)), cands: make([]scheduler.Instance, 0, len(ids))}
+		bases: make([]*placementBase, len(ids)), cand: make([]int, len(ids)), cands: make([]*scheduler.Instance, 0, len(ids))}
 	if prev != nil && slices.Equal(prev.ids, ids) {
 		s.ids, s.index = prev.ids, prev.index
 	} else {
@@ -104,7 +112,7 @@ func (p *placementBases) snapshot(cluster string, c *clusterview.Cluster, now ti
 	for i, id := range s.ids {
 		in := c.Instance(id)
 		b := cb.bases[id]
-		if b == nil || b.gen != in.Gen {
+		if b == nil || !b.validAt(in.Gen, now) {
 			tasks = in.ActiveTasks(tasks[:0])
 			b = newPlacementBase(c, in, tasks, now)
 			cb.bases[id] = b
@@ -114,29 +122,29 @@ func (p *placementBases) snapshot(cluster string, c *clusterview.Cluster, now ti
 			continue // known (StartTask names it), never a candidate
 		}
 		s.cand[i] = len(s.cands)
-		inst := b.inst
-		inst.AgentConnected = b.si.ci.AgentConnectedAt(now, ciAgentStaleAfter)
-		if inst.AgentConnected {
-			s.validUntil = minTime(s.validUntil, b.si.ci.AgentSeenAt.Add(ciAgentStaleAfter))
-		}
-		s.cands = append(s.cands, inst)
+		s.cands = append(s.cands, &b.inst)
+		s.holdsUntil(b)
 	}
 	cb.shared = s
 	return s
 }
 
+// holdsUntil narrows s's validity to b's.
+func (s *sharedSnapshot) holdsUntil(b *placementBase) {
+	if !b.connUntil.IsZero() {
+		s.validUntil = minTime(s.validUntil, b.connUntil)
+	}
+}
+
 // patch returns prev with the instances that changed since rebuilt, or nil
 // when they cannot be patched in (instances joined or left, one became or
 // stopped being INACTIVE, the view lost track): then all are looked at.
-// Connection flags computed at prev's build hold until prev.validUntil, and
-// the patched ones are computed now, so the result holds from now until
-// validUntil.
+// The bases prev kept hold until prev.validUntil, the rebuilt ones from now.
 func (cb *clusterBases) patch(prev *sharedSnapshot, c *clusterview.Cluster, now time.Time) *sharedSnapshot {
 	changed, ok := c.ChangedSince(prev.gen)
 	if !ok {
 		return nil
 	}
-	// The patched flags are of now: an earlier now rebuilds everything.
 	s := &sharedSnapshot{gen: c.Gen(), builtAt: now, validUntil: prev.validUntil, ids: prev.ids, index: prev.index,
 		bases: slices.Clone(prev.bases), cand: prev.cand, cands: slices.Clone(prev.cands)}
 	var tasks []ecs.Task
@@ -146,7 +154,7 @@ func (cb *clusterBases) patch(prev *sharedSnapshot, c *clusterview.Cluster, now 
 		if !ok || in == nil {
 			return nil
 		}
-		if b := s.bases[i]; b.gen == in.Gen {
+		if s.bases[i].gen == in.Gen {
 			continue // repeated in the log
 		}
 		tasks = in.ActiveTasks(tasks[:0])
@@ -156,11 +164,8 @@ func (cb *clusterBases) patch(prev *sharedSnapshot, c *clusterview.Cluster, now 
 		}
 		cb.bases[id], s.bases[i] = b, b
 		if k := s.cand[i]; k >= 0 {
-			s.cands[k] = b.inst
-			s.cands[k].AgentConnected = b.si.ci.AgentConnectedAt(now, ciAgentStaleAfter)
-			if s.cands[k].AgentConnected {
-				s.validUntil = minTime(s.validUntil, b.si.ci.AgentSeenAt.Add(ciAgentStaleAfter))
-			}
+			s.cands[k] = &b.inst
+			s.holdsUntil(b)
 		}
 	}
 	return s
@@ -169,7 +174,10 @@ func (cb *clusterBases) patch(prev *sharedSnapshot, c *clusterview.Cluster, now 
 // newPlacementBase derives an instance's base from the view's instance and
 // the active tasks on it.
 func newPlacementBase(c *clusterview.Cluster, in *clusterview.Instance, tasks []ecs.Task, now time.Time) *placementBase {
-	b := &placementBase{gen: in.Gen, inst: ciSchedulerInstance(&in.Record, tasks, now)}
+	b := &placementBase{gen: in.Gen, builtAt: now, inst: ciSchedulerInstance(&in.Record, tasks, now)}
+	if b.inst.AgentConnected {
+		b.connUntil = in.Record.AgentSeenAt.Add(ciAgentStaleAfter)
+	}
 	b.si = snapInstance{ci: in.Record, rev: in.Rev, usedAddrs: map[netip.Addr]bool{}, sharedAddrs: true}
 	b.si.placements, b.si.placementRev = c.Placements(in.Record.ID)
 	b.si.cidr, b.si.hasCIDR = ecs.ParseAwsvpcCIDR(b.inst.Attributes[ecs.AttributeAwsvpcCIDR])
@@ -194,11 +202,11 @@ type taskSnapshot struct {
 	clusterRev int64
 	shared     *sharedSnapshot
 	// cands are the candidates: the shared snapshot's until this attempt
-	// changes one (writable copies them).
-	cands []scheduler.Instance
+	// changes one (writable copies the slice, own the instance).
+	cands []*scheduler.Instance
 	owned bool
-	// taken are placements not yet taken from cands: taking them costs a
-	// copy of cands, which only a later placement over the snapshot needs.
+	// taken are placements not yet taken from cands: only a later
+	// placement over the snapshot needs them taken.
 	taken []takenPlacement
 	own   map[string]*snapInstance // instances whose addresses changed
 }
@@ -255,13 +263,9 @@ func (s *taskSnapshot) candidate(id string) (int, bool) {
 // candidates returns the instances placement may choose from (any status
 // but INACTIVE), less what the tasks placed over the snapshot so far hold.
 // The caller must not change them (exclude).
-func (s *taskSnapshot) candidates() []scheduler.Instance {
-	if len(s.taken) == 0 {
-		return s.cands
-	}
-	cands := s.writable()
+func (s *taskSnapshot) candidates() []*scheduler.Instance {
 	for _, p := range s.taken {
-		inst := &cands[p.i]
+		inst := s.writable(p.i)
 		inst.CPU -= p.cpu
 		inst.Memory -= p.mem
 		if len(p.ports) > 0 {
@@ -277,7 +281,7 @@ func (s *taskSnapshot) candidates() []scheduler.Instance {
 		inst.Tasks = append(slices.Clip(inst.Tasks), p.info) // likewise
 	}
 	s.taken = s.taken[:0]
-	return cands
+	return s.cands
 }
 
 // take records that t, placed on candidate i, holds what l asks of it.
@@ -293,15 +297,19 @@ func (s *taskSnapshot) take(i int, l *taskLaunch, t *ecs.Task) {
 // exclude makes candidate i no candidate for the rest of the attempt.
 func (s *taskSnapshot) exclude(i int, status string) {
 	s.candidates()
-	s.writable()[i].Status = status
+	s.writable(i).Status = status
 }
 
-// writable returns the candidates, copied from the shared snapshot on the
-// first call, for this attempt to change. (Their maps and slices stay
-// shared: candidates copies them before writing.)
-func (s *taskSnapshot) writable() []scheduler.Instance {
+// writable returns this attempt's own copy of candidate i, copying the
+// candidates' slice on the first call and the instance on its first. (Its
+// maps and slices stay shared: candidates copies them before writing.)
+func (s *taskSnapshot) writable(i int) *scheduler.Instance {
 	if !s.owned {
 		s.cands, s.owned = slices.Clone(s.cands), true
 	}
-	return s.cands
+	if s.cands[i] == s.shared.cands[i] {
+		cp := *s.cands[i]
+		s.cands[i] = &cp
+	}
+	return s.cands[i]
 }

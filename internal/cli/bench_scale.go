@@ -13,7 +13,7 @@ import (
 // benchScaleCmd runs the scale benchmark.
 func benchScaleCmd(stdout, stderr io.Writer) *cobra.Command {
 	cfg := bench.NewScaleConfig()
-	var logLevel string
+	var logLevel, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "scale",
 		Short: "Measure the control plane with many simulated instances",
@@ -47,6 +47,11 @@ and no containerd.`,
 				return err
 			}
 			cfg.Logger = log
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stop()
 			rep, runErr := bench.RunScale(cmd.Context(), cfg)
 			if rep.Instances > 0 {
 				if err := rep.WriteTable(stdout); err != nil {
@@ -66,6 +71,7 @@ and no containerd.`,
 	f.IntVar(&cfg.RunTaskClients, "run-task-clients", cfg.RunTaskClients, "RunTask calls in flight at once")
 	f.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "bound on each phase")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the run's temporary state (default: the system temporary directory)")
+	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of this process (the simulated instances and the clients) to this file")
 	f.StringVar(&cfg.ServerCPUProfile, "server-cpu-profile", "", "have the server write a CPU profile of the run to this file")
 	f.StringVar(&logLevel, "log-level", "warn", "level of the simulated agents' logs on stderr")
 	return cmd

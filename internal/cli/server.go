@@ -84,8 +84,9 @@ func runServer(cmd *cobra.Command, cfg server.Config, started func(*server.Serve
 	return s.Close()
 }
 
-// startCPUProfile writes a CPU profile to path until stop is called; an
-// empty path profiles nothing.
+// startCPUProfile writes a CPU profile to path until stop is called, and
+// then the allocations profile to path+".allocs"; an empty path profiles
+// nothing.
 func startCPUProfile(path string) (stop func(), err error) {
 	if path == "" {
 		return func() {}, nil
@@ -98,5 +99,12 @@ func startCPUProfile(path string) (stop func(), err error) {
 		f.Close()
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		if a, err := os.Create(path + ".allocs"); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(a, 0)
+			a.Close()
+		}
+	}, nil
 }

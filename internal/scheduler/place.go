@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Place decides where req.Count tasks go among instances. It returns an
@@ -14,6 +15,17 @@ import (
 // neither modifies instances nor keeps references to them in the Result.
 // rng may be nil, which makes every choice deterministic (lowest ID wins).
 func Place(instances []Instance, req Request, rng *rand.Rand) (Result, error) {
+	ptrs := make([]*Instance, len(instances))
+	for i := range instances {
+		ptrs[i] = &instances[i]
+	}
+	return PlaceOn(ptrs, req, rng)
+}
+
+// PlaceOn is Place over pointers to the instances, for callers that share
+// instances between calls instead of copying them; like Place, it neither
+// modifies them nor keeps references to them.
+func PlaceOn(instances []*Instance, req Request, rng *rand.Rand) (Result, error) {
 	pl, err := compile(req)
 	if err != nil {
 		return Result{}, err
@@ -22,29 +34,33 @@ func Place(instances []Instance, req Request, rng *rand.Rand) (Result, error) {
 		return Result{}, nil
 	}
 	active := 0
-	for i := range instances {
-		if instances[i].Status == "ACTIVE" {
+	for _, in := range instances {
+		if in.Status == "ACTIVE" {
 			active++
 		}
 	}
 	if active == 0 {
 		return Result{}, ErrNoContainerInstances
 	}
-	// One backing array each for the per-instance constraint cache and
+	// The per-instance work arrays come from a pool: a call over 1,000
+	// instances would otherwise allocate some 150 KB, RunTask after
+	// RunTask. One backing array each for the constraint cache and the
 	// spread buckets keeps allocations per call, not per instance.
-	memberOK := make([]bool, active*len(pl.constraints))
-	bucketIdx := make([]int, active*pl.numBuckets)
-	ordered := make([]*Instance, 0, active)
-	for i := range instances {
-		if instances[i].Status == "ACTIVE" {
-			ordered = append(ordered, &instances[i])
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	memberOK := sc.memberOK.get(active * len(pl.constraints))
+	bucketIdx := sc.bucketIdx.get(active * pl.numBuckets)
+	ordered := sc.ordered.get(active)[:0]
+	for _, in := range instances {
+		if in.Status == "ACTIVE" {
+			ordered = append(ordered, in)
 		}
 	}
 	byID := func(a, b *Instance) int { return strings.Compare(a.ID, b.ID) }
 	if !slices.IsSortedFunc(ordered, byID) { // callers usually list them in ID order
 		slices.SortFunc(ordered, byID) // IDs are unique: no need for a stable sort
 	}
-	states := make([]instState, active)
+	states := sc.states.get(active)
 	nc, nb := len(pl.constraints), pl.numBuckets
 	for n, in := range ordered {
 		pl.initState(&states[n], in, memberOK[n*nc:(n+1)*nc], bucketIdx[n*nb:(n+1)*nb])
@@ -77,8 +93,8 @@ func Place(instances []Instance, req Request, rng *rand.Rand) (Result, error) {
 	}
 
 	var res Result
-	cands := make([]int, 0, len(states))
-	reasons := make([]string, len(states))
+	cands := sc.cands.get(len(states))[:0]
+	reasons := sc.reasons.get(len(states))
 	for range pl.count {
 		cands = cands[:0]
 		for i := range states {
@@ -360,3 +376,39 @@ func (pl *plan) take(st *instState, p Port) {
 		st.freeDyn[pi]--
 	}
 }
+
+// scratch holds one Place call's work arrays.
+type scratch struct {
+	ordered   buffer[*Instance]
+	states    buffer[instState]
+	memberOK  buffer[bool]
+	bucketIdx buffer[int]
+	cands     buffer[int]
+	reasons   buffer[string]
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// release clears what points at the caller's instances and returns sc to
+// the pool.
+func (sc *scratch) release() {
+	sc.ordered.clear()
+	sc.states.clear()
+	sc.reasons.clear()
+	scratchPool.Put(sc)
+}
+
+// buffer is a reusable array.
+type buffer[T any] struct{ a []T }
+
+// get returns n zero elements.
+func (b *buffer[T]) get(n int) []T {
+	if cap(b.a) < n {
+		b.a = make([]T, n)
+	}
+	b.a = b.a[:n]
+	clear(b.a)
+	return b.a
+}
+
+func (b *buffer[T]) clear() { clear(b.a) }
