@@ -26,6 +26,8 @@ func serverFlags(fs *pflag.FlagSet, cfg *server.Config, logLevel *string) {
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate: serve the API over HTTPS (with --tls-key)")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key for --tls-cert")
 	fs.DurationVar(&cfg.InstanceLostAfter, "instance-lost-after", cfg.InstanceLostAfter, "how long an instance's agent may go unheard before its service tasks are replaced elsewhere")
+	fs.StringVar(&cfg.RegistryDir, "registry-dir", "", "directory holding the registry's images (default: <data-dir>/registry; several servers may share one)")
+	fs.DurationVar(&cfg.RegistryGCInterval, "registry-gc-interval", 0, "how often blobs no image references are removed (default hourly; negative: never — with several servers on one --registry-dir, let one collect)")
 	fs.StringVar(&cfg.RegistryHost, "registry-host", "", "HOST:PORT clients and agents reach the image registry (/v2/ on --listen) at, as repositoryUri shows it (default: the --listen address)")
 	fs.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "DANGEROUS: accept unsigned requests from anyone who can reach --listen")
 	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")

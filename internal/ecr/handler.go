@@ -76,14 +76,23 @@ type Config struct {
 	// RegistryScheme is "http" or "https", for proxyEndpoint; nil means
 	// "http".
 	RegistryScheme func() string
-	Now            func() time.Time
-	Logger         *slog.Logger
+	// Pulls, when set, records the images BatchGetImage returns as pulled
+	// (lastRecordedPullTime), as ECR counts them.
+	Pulls  PullRecorder
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// PullRecorder notes that an image was pulled (*registry.Registry).
+type PullRecorder interface {
+	RecordPull(ctx context.Context, repo, digest string) error
 }
 
 // Handler serves the ECR API.
 type Handler struct {
 	store   store.Store
 	images  Images
+	pulls   PullRecorder
 	tokens  TokenMinter
 	region  string
 	account string
@@ -96,7 +105,7 @@ type Handler struct {
 
 // New builds a Handler.
 func New(cfg Config) *Handler {
-	h := &Handler{store: cfg.Store, images: cfg.Images, tokens: cfg.Tokens, region: cfg.Region,
+	h := &Handler{store: cfg.Store, images: cfg.Images, pulls: cfg.Pulls, tokens: cfg.Tokens, region: cfg.Region,
 		account: cfg.Account, host: cfg.RegistryHost, scheme: cfg.RegistryScheme, now: cfg.Now, log: cfg.Logger}
 	if h.host == nil {
 		h.host = func() string { return "localhost" }

@@ -291,6 +291,11 @@ func (h *Handler) getImage(ctx context.Context, repo string, id requestImageID, 
 		return nil, &imageFailure{ImageID: id.echo(), FailureCode: failImageNotFound,
 			FailureReason: fmt.Sprintf("Requested image not found in an accepted media type: its manifest is %s", mediaType)}, nil
 	}
+	if h.pulls != nil {
+		if err := h.pulls.RecordPull(ctx, repo, digest); err != nil {
+			h.log.Warn("could not record an image pull", "repository", repo, "digest", digest, "err", err)
+		}
+	}
 	im := &image{RegistryID: h.account, RepositoryName: repo, ImageID: imageIdentifier{ImageDigest: digest},
 		ImageManifest: string(body), ImageManifestMediaType: mediaType}
 	if id.ImageTag != nil {

@@ -47,7 +47,7 @@ func newRealEnv(t *testing.T) *realEnv {
 	}
 	t.Cleanup(func() { reg.Close() })
 	// The registry stamps pushes with the real clock.
-	e.h = New(Config{Store: e.h.store, Images: reg, Tokens: tokens, Region: testRegion, Account: testAccount,
+	e.h = New(Config{Store: e.h.store, Images: reg, Pulls: reg, Tokens: tokens, Region: testRegion, Account: testAccount,
 		RegistryHost: func() string { return "127.0.0.1:8830" }, Logger: slog.New(slog.DiscardHandler)})
 	srv := httptest.NewServer(reg)
 	t.Cleanup(srv.Close)
@@ -142,9 +142,17 @@ func TestWithRealRegistry(t *testing.T) {
 		d["artifactMediaType"] != "application/vnd.oci.image.config.v1+json" || d["imagePushedAt"] == nil {
 		t.Fatalf("detail %v", d)
 	}
+	if d["lastRecordedPullTime"] != nil {
+		t.Fatalf("pulled before any pull: %v", d)
+	}
 	got := e.ok(t, "BatchGetImage", `{"repositoryName":"app","imageIds":[{"imageTag":"v1"}]}`)["images"].([]any)
 	if len(got) != 1 || got[0].(map[string]any)["imageManifest"] != m1 {
 		t.Fatalf("BatchGetImage %v", got)
+	}
+	// BatchGetImage counts as a pull, as in ECR.
+	details = e.ok(t, "DescribeImages", `{"repositoryName":"app","imageIds":[{"imageTag":"v1"}]}`)["imageDetails"].([]any)
+	if details[0].(map[string]any)["lastRecordedPullTime"] == nil {
+		t.Fatalf("no lastRecordedPullTime after BatchGetImage: %v", details[0])
 	}
 
 	// Immutable tags hold through the API.

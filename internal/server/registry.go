@@ -42,7 +42,7 @@ func (s *Server) startRegistry(ctx context.Context) (*registryParts, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.ecr = ecr.New(ecr.Config{Store: s.store, Images: p.reg, Tokens: p.tokens, Region: s.cfg.Region, Account: s.cfg.Account,
+	p.ecr = ecr.New(ecr.Config{Store: s.store, Images: p.reg, Pulls: p.reg, Tokens: p.tokens, Region: s.cfg.Region, Account: s.cfg.Account,
 		RegistryHost: func() string { return p.host }, RegistryScheme: func() string { return p.scheme },
 		Now: s.cfg.Now, Logger: s.log.With("component", "ecr")})
 	if every := hourlyUnlessSet(s.cfg.LifecycleInterval); every > 0 {
