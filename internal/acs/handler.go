@@ -104,6 +104,9 @@ type Handler struct {
 	hbEvery time.Duration
 	mfEvery time.Duration
 	pull    func(image string) *agentproto.RegistryAuthentication
+	// delivered is, per task key, the Seq last handed to a session (the
+	// task watch's own: see onTaskEvent).
+	delivered map[string]int64
 
 	upgrader websocket.Upgrader
 	hub      *hub
@@ -124,7 +127,7 @@ func New(cfg Config) *Handler {
 	h := &Handler{
 		store: cfg.Store, view: cfg.View, auth: cfg.Auth, namer: cfg.Namer, log: cfg.Logger, now: cfg.Now,
 		hbEvery: cfg.HeartbeatInterval, mfEvery: cfg.ManifestInterval, pull: cfg.PullCredentials,
-		hub: newHub(), metrics: newMetricsCache(), closed: make(chan struct{}),
+		hub: newHub(), metrics: newMetricsCache(), closed: make(chan struct{}), delivered: map[string]int64{},
 	}
 	if h.log == nil {
 		h.log = slog.Default()

@@ -94,10 +94,18 @@ func (h *Handler) watch(ctx context.Context, prefix string, handle func(store.Ev
 // taskLocation is the part of a task record the fan-out needs.
 type taskLocation struct {
 	ContainerInstanceID string `json:"containerInstanceId"`
+	Seq                 int64  `json:"seq"`
 }
 
 // onTaskEvent hands a written task to the ACS session of its instance.
+// Only the task watch's goroutine calls it: h.delivered is its own. A
+// write that did not raise the task's Seq beyond what was last handed to a
+// session (an agent's state report) tells the agent nothing new — the
+// session would drop it — so it is not decoded.
 func (h *Handler) onTaskEvent(ev store.Event) {
+	if ev.Type == store.EventDelete {
+		delete(h.delivered, ev.KV.Key)
+	}
 	if ev.Type != store.EventPut || !h.hub.hasACS() {
 		return
 	}
@@ -109,6 +117,9 @@ func (h *Handler) onTaskEvent(ev store.Event) {
 	if err := json.Unmarshal(ev.KV.Value, &loc); err != nil || loc.ContainerInstanceID == "" {
 		return
 	}
+	if seq, ok := h.delivered[ev.KV.Key]; ok && loc.Seq <= seq {
+		return
+	}
 	s := h.hub.acsFor(instKey{cluster, loc.ContainerInstanceID})
 	if s == nil {
 		return
@@ -118,6 +129,7 @@ func (h *Handler) onTaskEvent(ev store.Event) {
 		h.log.Warn("undecodable task record", "key", ev.KV.Key, "err", err)
 		return
 	}
+	h.delivered[ev.KV.Key] = loc.Seq
 	s.deliver(&t)
 }
 
