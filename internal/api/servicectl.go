@@ -164,9 +164,9 @@ func (c *serviceController) passCluster(ctx context.Context, cluster string, see
 	if err != nil {
 		return fmt.Errorf("read the store revision: %w", err)
 	}
-	// Under the view's lock only pointers are taken (its tasks never
-	// change): reconcile copies them after, so that placements and the
-	// view's updates do not wait for the copies.
+	// Under the view's lock only pointers are taken: the view never
+	// changes a task it handed out, so reconcile and Compute read them
+	// after the lock is released, without copies.
 	var instances []ecs.ContainerInstance
 	viewTasks := map[string][]*clusterview.Task{}
 	err = c.h.readCluster(ctx, cluster, rev, func(cv *clusterview.Cluster) {
@@ -213,10 +213,11 @@ func (c *serviceController) reconcile(ctx context.Context, cluster string, sr st
 		d := e.td
 		def = &d
 	}
-	tasks := make([]ecs.Task, len(vtasks))
+	// Compute only reads the tasks: it gets the view's own (never changed).
+	tasks := make([]*ecs.Task, len(vtasks))
 	taskRev := make(map[string]int64, len(vtasks))
 	for i, t := range vtasks {
-		tasks[i] = t.Record
+		tasks[i] = &t.Record
 		taskRev[t.Record.ID] = t.Rev
 	}
 	res := service.Compute(service.Input{Service: s, Tasks: tasks, Instances: instances, Definition: def, Now: now,

@@ -22,7 +22,7 @@ func BenchmarkComputeRollingUpdate(b *testing.B) {
 		}
 		tasks = append(tasks, running(fmt.Sprintf("t%05d", i), dep, cis[i%1000].ID))
 	}
-	in := Input{Service: replica(10000, 50, 150, primaryNew, oldActive), Tasks: tasks, Instances: cis, Now: now}
+	in := Input{Service: replica(10000, 50, 150, primaryNew, oldActive), Tasks: taskPtrs(tasks), Instances: cis, Now: now}
 	b.ReportAllocs()
 	for b.Loop() {
 		if r := Compute(in); len(r.Stop) == 0 {
@@ -49,7 +49,7 @@ func BenchmarkComputeDaemon(b *testing.B) {
 	svc := ecs.Service{Name: "agent", Status: ecs.ServiceActive, SchedulingStrategy: ecs.SchedulingDaemon,
 		DeploymentConfiguration: ecs.DeploymentConfiguration{MaximumPercent: 100}, Deployments: []ecs.Deployment{primaryOld},
 		PlacementConstraints: []ecs.PlacementConstraint{{Type: "memberOf", Expression: "attribute:role == web"}}}
-	in := Input{Service: svc, Tasks: tasks, Instances: cis, Now: now}
+	in := Input{Service: svc, Tasks: taskPtrs(tasks), Instances: cis, Now: now}
 	b.ReportAllocs()
 	for b.Loop() {
 		if r := Compute(in); len(r.Start) == 0 {

@@ -115,7 +115,8 @@ type Input struct {
 	Service ecs.Service
 	// Tasks are the service's tasks, any status; tasks of other services
 	// (by ServiceName) are ignored, so the cluster's tasks may be passed.
-	Tasks []ecs.Task
+	// Compute only reads them (callers may share them).
+	Tasks []*ecs.Task
 	// Instances are the cluster's container instances: DAEMON placement
 	// and lost-instance detection.
 	Instances []ecs.ContainerInstance

@@ -66,7 +66,7 @@ func instances(ids ...string) []ecs.ContainerInstance {
 }
 
 func run(svc ecs.Service, tasks []ecs.Task, insts []ecs.ContainerInstance) Result {
-	return Compute(Input{Service: svc, Tasks: tasks, Instances: insts, Now: now, LostAfter: 5 * time.Minute, NewDeploymentID: rbID})
+	return Compute(Input{Service: svc, Tasks: taskPtrs(tasks), Instances: insts, Now: now, LostAfter: 5 * time.Minute, NewDeploymentID: rbID})
 }
 
 func stopIDs(r Result) []string {
@@ -315,7 +315,7 @@ func TestComputeDrainingAndLostInstances(t *testing.T) {
 	// its heartbeat period; once its channel is gone, it is.
 	cis = instances("ci-1", "ci-2")
 	cis[0].AgentConnected, cis[0].AgentSeenAt = true, now.Add(-60*time.Second)
-	short := Input{Service: replica(2, 100, 200, primaryOld), Tasks: tasks, Instances: cis, Now: now, LostAfter: 30 * time.Second, NewDeploymentID: rbID}
+	short := Input{Service: replica(2, 100, 200, primaryOld), Tasks: taskPtrs(tasks), Instances: cis, Now: now, LostAfter: 30 * time.Second, NewDeploymentID: rbID}
 	if r := Compute(short); len(r.Stop) != 0 {
 		t.Fatalf("connected agent heard 60s ago, LostAfter 30s: stops %v", stopIDs(r))
 	}
@@ -376,7 +376,7 @@ func TestComputeRestartThrottle(t *testing.T) {
 	if d := findDep(t, r2, newID); d.FailedTasks != 3 || len(r2.Events) != 0 || r2.Backoff != 10*time.Second {
 		t.Fatalf("recount: %+v / events %q", d, r2.Events)
 	}
-	r3 := Compute(Input{Service: svc2, Tasks: fails, Instances: cis, Now: now.Add(10 * time.Second)})
+	r3 := Compute(Input{Service: svc2, Tasks: taskPtrs(fails), Instances: cis, Now: now.Add(10 * time.Second)})
 	if started(r3) != 1 || r3.Backoff != 0 {
 		t.Fatalf("after the delay: %+v", r3)
 	}
@@ -511,7 +511,7 @@ func TestComputeDaemon(t *testing.T) {
 	def := &ecs.TaskDefinition{RequiresAttributes: []ecs.Attribute{{Name: "gpu"}}}
 	task := func(id, inst string) ecs.Task { x := running(id, oldID, inst); x.ServiceName = "agent"; return x }
 	// ci-2 no longer matches zone == a: its task goes; ci-1 gets one.
-	r := Compute(Input{Service: svc, Tasks: []ecs.Task{task("x", "ci-2")}, Instances: cis, Definition: def, Now: now})
+	r := Compute(Input{Service: svc, Tasks: taskPtrs([]ecs.Task{task("x", "ci-2")}), Instances: cis, Definition: def, Now: now})
 	if len(r.Start) != 1 || r.Start[0] != (Launch{DeploymentID: oldID, Count: 1, InstanceID: "ci-1"}) {
 		t.Fatalf("starts %+v", r.Start)
 	}
@@ -520,19 +520,19 @@ func TestComputeDaemon(t *testing.T) {
 	}
 	// Two tasks on one instance: the extra one goes. ci-3 still waits for
 	// its agent, so the service is not steady.
-	r = Compute(Input{Service: svc, Tasks: []ecs.Task{task("a", "ci-1"), task("b", "ci-1")}, Instances: cis, Definition: def, Now: now})
+	r = Compute(Input{Service: svc, Tasks: taskPtrs([]ecs.Task{task("a", "ci-1"), task("b", "ci-1")}), Instances: cis, Definition: def, Now: now})
 	if !slices.Equal(stopIDs(r), []string{"b"}) || len(r.Start) != 0 || r.Steady {
 		t.Fatalf("duplicate: %+v", r)
 	}
 	cis[2].AgentConnected = true
-	r = Compute(Input{Service: svc, Tasks: []ecs.Task{task("a", "ci-1"), task("c", "ci-3")}, Instances: cis, Definition: def, Now: now})
+	r = Compute(Input{Service: svc, Tasks: taskPtrs([]ecs.Task{task("a", "ci-1"), task("c", "ci-3")}), Instances: cis, Definition: def, Now: now})
 	if !r.Steady || len(r.Start)+len(r.Stop) != 0 {
 		t.Fatalf("one task per eligible instance is steady: %+v", r)
 	}
 	// A new revision with the DAEMON defaults (0% / 100%): the old tasks
 	// stop first, the new ones start once they are gone.
 	svc.Deployments = []ecs.Deployment{deployment(newID, ecs.DeploymentPrimary, "agent:2", ecs.RolloutInProgress, now), oldActive}
-	r = Compute(Input{Service: svc, Tasks: []ecs.Task{task("a", "ci-1"), task("c", "ci-3")}, Instances: cis, Definition: def, Now: now})
+	r = Compute(Input{Service: svc, Tasks: taskPtrs([]ecs.Task{task("a", "ci-1"), task("c", "ci-3")}), Instances: cis, Definition: def, Now: now})
 	if !slices.Equal(stopIDs(r), []string{"a", "c"}) || len(r.Start) != 0 {
 		t.Fatalf("daemon rollout: %+v", r)
 	}
@@ -558,4 +558,13 @@ func TestComputeKeepsInputAndCountsPerDeployment(t *testing.T) {
 	if r.RunningCount != 2 || r.PendingCount != 1 || !strings.Contains(strings.Join(r.Events, "\n"), "has stopped 1 running tasks: (task o1).") {
 		t.Errorf("service counts %d/%d, events %q", r.RunningCount, r.PendingCount, r.Events)
 	}
+}
+
+// taskPtrs points at each of tasks (Input.Tasks).
+func taskPtrs(tasks []ecs.Task) []*ecs.Task {
+	out := make([]*ecs.Task, len(tasks))
+	for i := range tasks {
+		out[i] = &tasks[i]
+	}
+	return out
 }

@@ -17,8 +17,8 @@ import (
 // count when resetOnHealthyTask holds.
 func (c *computation) countFailures() {
 	present := make(map[string]bool, len(c.in.Tasks))
-	for i := range c.in.Tasks {
-		present[c.in.Tasks[i].ID] = true
+	for _, t := range c.in.Tasks {
+		present[t.ID] = true
 	}
 	resetOnHealthy := true
 	if cb := c.svc.DeploymentConfiguration.DeploymentCircuitBreaker; cb != nil {

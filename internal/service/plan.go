@@ -392,8 +392,8 @@ func (c *computation) schedulerInstance(ci *ecs.ContainerInstance) scheduler.Ins
 	}
 	if c.onInst == nil {
 		c.onInst = map[string][]scheduler.TaskInfo{}
-		for i := range c.in.Tasks {
-			if t := &c.in.Tasks[i]; t.Active() {
+		for _, t := range c.in.Tasks {
+			if t.Active() {
 				c.onInst[t.ContainerInstanceID] = append(c.onInst[t.ContainerInstanceID], scheduler.TaskInfo{Group: t.Group,
 					Family: t.Definition.Family, ServiceName: t.ServiceName, Status: t.LastStatus.String()})
 			}

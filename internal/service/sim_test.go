@@ -98,7 +98,7 @@ func (w *world) settle() {
 }
 
 func (w *world) input() Input {
-	return Input{Service: w.svc, Tasks: w.tasks, Instances: w.instances, Definition: w.def, Now: w.now,
+	return Input{Service: w.svc, Tasks: taskPtrs(w.tasks), Instances: w.instances, Definition: w.def, Now: w.now,
 		LostAfter: w.lostAfter, NewDeploymentID: w.newDeploymentID()}
 }
 

@@ -83,8 +83,7 @@ func newComputation(in Input) *computation {
 		c.instances[ci.ID] = ci
 	}
 	grace := in.Service.HealthCheckGracePeriod()
-	for i := range in.Tasks {
-		t := &in.Tasks[i]
+	for _, t := range in.Tasks {
 		if t.ServiceName != in.Service.Name || (t.Cluster != "" && in.Service.Cluster != "" && t.Cluster != in.Service.Cluster) {
 			continue
 		}
