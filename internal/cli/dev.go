@@ -74,6 +74,7 @@ func devCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&acfg.AvailabilityZone, "availability-zone", "", "the agent's ecs.availability-zone attribute")
 	cmd.Flags().StringVar(&acfg.RegistryAuthFile, "registry-auth-file", "", `the agent's private registry credentials: JSON file (mode 0600) {"host:port": {"username": "...", "password": "..."}}`)
 	cmd.Flags().StringVar(&acfg.ContainerdAddress, "containerd-address", acfg.ContainerdAddress, "containerd socket the agent uses")
+	cmd.Flags().IntVar(&acfg.IntrospectionPort, "introspection-port", acfg.IntrospectionPort, "port of the agent's introspection API on 127.0.0.1 (0: off)")
 	return cmd
 }
 

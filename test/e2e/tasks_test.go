@@ -23,7 +23,10 @@ const agentNamespace = "berth"
 // agent's container instance to be ACTIVE and connected.
 func startDevWithAgent(t *testing.T, dataDir, addr string) *berthProc {
 	t.Helper()
-	b, err := startBerthArgs(dataDir, addr)
+	// No introspection API: its fixed port (51678, as ECS's) lies in the
+	// kernel's ephemeral range, where a client connection of another test
+	// may hold it.
+	b, err := startBerthArgs(dataDir, addr, "--introspection-port", "0")
 	if err != nil {
 		t.Fatal(err)
 	}
