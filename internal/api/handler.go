@@ -137,7 +137,7 @@ type rawJSON []byte
 func op[In, Out any](f func(h *Handler, ctx context.Context, in *In) (*Out, error)) operation {
 	return func(h *Handler, ctx context.Context, body []byte) (any, error) {
 		in := new(In)
-		if err := decode(body, in); err != nil {
+		if err := awsjson.Decode(body, in); err != nil {
 			return nil, err
 		}
 		return f(h, ctx, in)
@@ -248,9 +248,6 @@ func (h *Handler) writeError(w http.ResponseWriter, reqID, opName string, err er
 	}{we.Type, we.Message})
 	w.Write(b)
 }
-
-// decode reads a JSON request body into in (awsjson.Decode).
-func decode(body []byte, in any) error { return awsjson.Decode(body, in) }
 
 // ownARN reports whether ref is a bare name or an ARN of this server's
 // region and account (an ARN of elsewhere names nothing here).

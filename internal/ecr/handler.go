@@ -129,7 +129,7 @@ type operation func(h *Handler, ctx context.Context, body []byte) (any, error)
 func op[In, Out any](f func(h *Handler, ctx context.Context, in *In) (*Out, error)) operation {
 	return func(h *Handler, ctx context.Context, body []byte) (any, error) {
 		in := new(In)
-		if err := decode(body, in); err != nil {
+		if err := awsjson.Decode(body, in); err != nil {
 			return nil, err
 		}
 		return f(h, ctx, in)
@@ -200,7 +200,3 @@ func (r Records) Repository(ctx context.Context, name string) (registry.RepoSett
 	}
 	return registry.RepoSettings{ImmutableTags: rec.ImageTagMutability == mutabilityImmutable}, nil
 }
-
-// decode reads a JSON request body into in (awsjson.Decode: its
-// SerializationExceptions name their own wire type).
-func decode(body []byte, in any) error { return awsjson.Decode(body, in) }

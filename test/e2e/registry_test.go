@@ -117,7 +117,7 @@ func TestRegistryPushAndRunTask(t *testing.T) {
 		}
 		arns := taskARNs(t, run)
 		t.Cleanup(func() { removeTaskContainers(t, arns) })
-		waitTaskStatus(t, cli, arns[0], "RUNNING")
+		cli.ok(t, "ecs", "wait", "tasks-running", "--cluster", "default", "--tasks", arns[0])
 		task := describeTasks(t, cli, arns)[0]
 		port := hostPort(t, task)
 		id := arns[0][strings.LastIndex(arns[0], "/")+1:]
@@ -132,20 +132,6 @@ func TestRegistryPushAndRunTask(t *testing.T) {
 		cli.ok(t, "ecs", "stop-task", "--cluster", "default", "--task", arns[0])
 		cli.ok(t, "ecs", "wait", "tasks-stopped", "--cluster", "default", "--tasks", arns[0])
 	}
-}
-
-// waitTaskStatus polls describe-tasks until the task reaches want; a task
-// that stops first fails the test with its reason.
-func waitTaskStatus(t *testing.T, cli awsCLI, arn, want string) {
-	t.Helper()
-	var last map[string]any
-	waitFor(t, 90*time.Second, "task "+arn+" "+want, func() (bool, string) {
-		last = describeTasks(t, cli, []string{arn})[0]
-		if last["lastStatus"] == "STOPPED" && want != "STOPPED" {
-			t.Fatalf("task stopped before %s: %v", want, last)
-		}
-		return last["lastStatus"] == want, last["lastStatus"].(string)
-	})
 }
 
 // skopeo runs skopeo with stdin and requires success.
