@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"os"
 	"syscall"
 	"time"
 )
@@ -15,3 +16,7 @@ func processCPU() (time.Duration, bool) {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }
+
+// signalProfile has a server started with --cpu-profile begin its next
+// profile file.
+func signalProfile(p *os.Process) error { return p.Signal(syscall.SIGUSR1) }

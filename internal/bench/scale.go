@@ -51,7 +51,8 @@ type ScaleConfig struct {
 	// Timeout bounds each phase.
 	Timeout time.Duration
 	// ServerCPUProfile, when set, is where the server writes a CPU profile
-	// of the run.
+	// of the run up to the RunTask phase; ServerCPUProfile.1 holds the
+	// RunTask phase and ServerCPUProfile.2 the rest.
 	ServerCPUProfile string
 	Logger           *slog.Logger
 }
@@ -109,6 +110,7 @@ type ScaleReport struct {
 	RunTask           PhaseThroughput
 	RunTaskLatency    Latencies // RunTask call to its task's RUNNING accepted
 	RunTaskCall       Latencies // the RunTask call alone
+	RunTaskCPU        PhaseCPU  // CPU time the RunTask phase took
 	Placement         []PlacementThroughput
 	ServerPeakRSS     int64 // bytes (VmHWM)
 	ServerRSS         int64 // bytes at the end (VmRSS)
@@ -126,6 +128,34 @@ type ScaleReport struct {
 type PhaseThroughput struct {
 	Tasks    int
 	Duration time.Duration
+}
+
+// PhaseCPU is the CPU time (user + system) one phase took in the server
+// process and in this one (the simulated instances and the clients). Both
+// share the machine's cores, so together they bound the phase's rate.
+type PhaseCPU struct {
+	Server, LoadGenerator time.Duration
+}
+
+// cpuNow reads both processes' CPU time so far.
+func (e *scaleEnv) cpuNow() PhaseCPU {
+	var c PhaseCPU
+	c.Server, _ = processCPUOf(e.server.Process.Pid)
+	c.LoadGenerator, _ = processCPU()
+	return c
+}
+
+// since is the CPU time used between start and c.
+func (c PhaseCPU) since(start PhaseCPU) PhaseCPU {
+	return PhaseCPU{Server: c.Server - start.Server, LoadGenerator: c.LoadGenerator - start.LoadGenerator}
+}
+
+// nextServerProfile has the server start its next CPU profile file, when it
+// writes one: so the RunTask phase has a file of its own, ServerCPUProfile.1.
+func (e *scaleEnv) nextServerProfile() {
+	if e.cfg.ServerCPUProfile != "" {
+		_ = signalProfile(e.server.Process)
+	}
 }
 
 // PerSecond is the phase's tasks per second.
@@ -401,6 +431,8 @@ func (e *scaleEnv) runTaskPhase(ctx context.Context, rep *ScaleReport) error {
 	var failures atomic.Int64
 	var firstErr error
 	var wg sync.WaitGroup
+	e.nextServerProfile()
+	cpuStart := e.cpuNow()
 	start := time.Now()
 	for range e.cfg.RunTaskClients {
 		wg.Add(1)
@@ -439,6 +471,8 @@ func (e *scaleEnv) runTaskPhase(ctx context.Context, rep *ScaleReport) error {
 		return err
 	}
 	rep.RunTask = PhaseThroughput{Tasks: e.cfg.RunTasks, Duration: end.Sub(start)}
+	rep.RunTaskCPU = e.cpuNow().since(cpuStart)
+	e.nextServerProfile()
 	e.mu.Lock()
 	lat := make([]time.Duration, 0, len(calledAt))
 	for arn, at := range calledAt {

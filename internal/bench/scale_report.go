@@ -58,6 +58,10 @@ func (r ScaleReport) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "RunTask: call to RUNNING latency\tp50 %s\tp99 %s\tmax %s\n", l.P50.Round(time.Microsecond*100), l.P99.Round(time.Microsecond*100), l.Max.Round(time.Microsecond*100))
 		c := r.RunTaskCall
 		fmt.Fprintf(tw, "RunTask: the call alone\tp50 %s\tp99 %s\tmax %s\n", c.P50.Round(time.Microsecond*100), c.P99.Round(time.Microsecond*100), c.Max.Round(time.Microsecond*100))
+		perTask := func(d time.Duration) string {
+			return (d / time.Duration(r.RunTask.Tasks)).Round(time.Microsecond).String()
+		}
+		fmt.Fprintf(tw, "RunTask: CPU per task, server / load generator\t%s\t%s\n", perTask(r.RunTaskCPU.Server), perTask(r.RunTaskCPU.LoadGenerator))
 	}
 	for _, p := range r.Placement {
 		fmt.Fprintf(tw, "placement: %s\t%d tasks, %d calls in %s\t%.0f placements/s\t%s (>= %d/s)\n", p.Workload, p.Tasks, p.Calls,

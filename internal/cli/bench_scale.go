@@ -72,7 +72,7 @@ and no containerd.`,
 	f.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "bound on each phase")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the run's temporary state (default: the system temporary directory)")
 	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of this process (the simulated instances and the clients) to this file")
-	f.StringVar(&cfg.ServerCPUProfile, "server-cpu-profile", "", "have the server write a CPU profile of the run to this file")
+	f.StringVar(&cfg.ServerCPUProfile, "server-cpu-profile", "", "have the server write CPU profiles to this file (the run up to the RunTask phase), FILE.1 (the RunTask phase) and FILE.2 (the rest)")
 	f.StringVar(&logLevel, "log-level", "warn", "level of the simulated agents' logs on stderr")
 	return cmd
 }

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime/pprof"
+	"strconv"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -88,25 +91,64 @@ func runServer(cmd *cobra.Command, cfg server.Config, started func(*server.Serve
 
 // startCPUProfile writes a CPU profile to path until stop is called, and
 // then the allocations profile to path+".allocs"; an empty path profiles
-// nothing.
+// nothing. Each SIGUSR1 ends the current file (with its ".allocs", which
+// counts from the start of the process) and starts path.1, path.2, …, so
+// that a benchmark can profile one phase of a run.
 func startCPUProfile(path string) (stop func(), err error) {
 	if path == "" {
 		return func() {}, nil
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
+	var (
+		mu  sync.Mutex
+		cur string
+		f   *os.File
+	)
+	start := func(p string) error {
+		nf, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(nf); err != nil {
+			nf.Close()
+			return err
+		}
+		cur, f = p, nf
+		return nil
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() {
+	end := func() {
 		pprof.StopCPUProfile()
 		f.Close()
-		if a, err := os.Create(path + ".allocs"); err == nil {
+		if a, err := os.Create(cur + ".allocs"); err == nil {
 			_ = pprof.Lookup("allocs").WriteTo(a, 0)
 			a.Close()
 		}
+	}
+	if err := start(path); err != nil {
+		return nil, err
+	}
+	sig := make(chan os.Signal, 1)
+	if len(profileSignals) > 0 {
+		signal.Notify(sig, profileSignals...)
+	}
+	done := make(chan struct{})
+	go func() {
+		for n := 1; ; n++ {
+			select {
+			case <-sig:
+			case <-done:
+				return
+			}
+			mu.Lock()
+			end()
+			_ = start(path + "." + strconv.Itoa(n))
+			mu.Unlock()
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+		mu.Lock()
+		defer mu.Unlock()
+		end()
 	}, nil
 }

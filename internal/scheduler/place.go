@@ -33,6 +33,16 @@ func PlaceOn(instances []*Instance, req Request, rng *rand.Rand) (Result, error)
 	if pl.count == 0 {
 		return Result{}, nil
 	}
+	if rng != nil && pl.randomFirst() {
+		if res, ok := pl.placeRandom(instances, rng); ok {
+			return res, nil
+		}
+	}
+	return pl.placeScan(instances, rng)
+}
+
+// placeScan places the tasks by looking at every instance for each task.
+func (pl *plan) placeScan(instances []*Instance, rng *rand.Rand) (Result, error) {
 	active := 0
 	for _, in := range instances {
 		if in.Status == "ACTIVE" {
@@ -385,6 +395,7 @@ type scratch struct {
 	bucketIdx buffer[int]
 	cands     buffer[int]
 	reasons   buffer[string]
+	slot      buffer[int32] // placeRandom's
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
