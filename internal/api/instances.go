@@ -101,12 +101,12 @@ func (h *Handler) ciGet(ctx context.Context, cluster, ref string) (ecs.Container
 // (nil: every instance) — what their load and task counts derive from —
 // trimmed as the cluster view keeps them, as of the store's current
 // revision or later (a RunTask just answered shows).
-func (h *Handler) ciActiveTasks(ctx context.Context, cluster string, ids []string) ([]ecs.Task, error) {
+func (h *Handler) ciActiveTasks(ctx context.Context, cluster string, ids []string) ([]*ecs.Task, error) {
 	_, rev, err := h.store.List(ctx, state.ClusterKey(cluster), store.ListOptions{Limit: 1})
 	if err != nil {
 		return nil, err
 	}
-	var tasks []ecs.Task
+	var tasks []*ecs.Task
 	err = h.readCluster(ctx, cluster, rev, func(c *clusterview.Cluster) {
 		if ids == nil {
 			ids = c.InstanceIDs()
@@ -120,15 +120,16 @@ func (h *Handler) ciActiveTasks(ctx context.Context, cluster string, ids []strin
 	return tasks, err
 }
 
-// ciClusterTasks reads every task of a cluster (with revisions).
-func (h *Handler) ciClusterTasks(ctx context.Context, cluster string) ([]state.Record[ecs.Task], []ecs.Task, error) {
+// ciClusterTasks reads every task of a cluster (with revisions); tasks
+// points at recs' values.
+func (h *Handler) ciClusterTasks(ctx context.Context, cluster string) ([]state.Record[ecs.Task], []*ecs.Task, error) {
 	recs, err := state.List[ecs.Task](ctx, h.store, state.TasksPrefix(cluster), store.ListOptions{})
 	if err != nil {
 		return nil, nil, err
 	}
-	tasks := make([]ecs.Task, len(recs))
-	for i, r := range recs {
-		tasks[i] = r.Value
+	tasks := make([]*ecs.Task, len(recs))
+	for i := range recs {
+		tasks[i] = &recs[i].Value
 	}
 	return recs, tasks, nil
 }
@@ -250,7 +251,7 @@ func (h *Handler) deregisterContainerInstance(ctx context.Context, in *wire.Dere
 	force := derefBool(in.Force)
 	now := h.now()
 	var out ecs.ContainerInstance
-	var tasks []ecs.Task
+	var tasks []*ecs.Task
 	err = state.Retry(ctx, func() error {
 		_, crev, err := h.activeCluster(ctx, name)
 		if err != nil {
@@ -269,21 +270,20 @@ func (h *Handler) deregisterContainerInstance(ctx context.Context, in *wire.Dere
 			return nil
 		}
 		var ops []store.Op
-		for i, r := range recs {
-			t := r.Value
-			if t.ContainerInstanceID != inst.ID || !t.Active() {
+		for i := range recs {
+			r := &recs[i]
+			if r.Value.ContainerInstanceID != inst.ID || !r.Value.Active() {
 				continue
 			}
 			if !force {
 				return ecs.Errorf(ecs.ErrInvalidParameter, "Found running tasks on the instance.")
 			}
-			ecs.OrphanTask(&t, now)
-			op, err := state.PutOp(r.Key, t, r.ModRevision)
+			ecs.OrphanTask(&r.Value, now) // all[i] points at it
+			op, err := state.PutOp(r.Key, r.Value, r.ModRevision)
 			if err != nil {
 				return err
 			}
 			ops = append(ops, op)
-			all[i] = t
 		}
 		inst.Status = ecs.InstanceInactive
 		inst.Version++
@@ -390,7 +390,7 @@ func (h *Handler) listContainerInstances(ctx context.Context, in *wire.ListConta
 	if err != nil {
 		return nil, err
 	}
-	var tasks []ecs.Task
+	var tasks []*ecs.Task
 	if filter != nil {
 		if tasks, err = h.ciActiveTasks(ctx, cl.Name, nil); err != nil {
 			return nil, err
@@ -431,7 +431,7 @@ func (h *Handler) updateContainerInstancesState(ctx context.Context, in *wire.Up
 	}
 	var insts []ecs.ContainerInstance
 	var failures []wire.Failure
-	var tasks []ecs.Task
+	var tasks []*ecs.Task
 	err = state.Retry(ctx, func() error {
 		insts, failures = nil, nil
 		_, crev, err := h.activeCluster(ctx, name)
@@ -512,7 +512,7 @@ func (h *Handler) discoverPollEndpoint(ctx context.Context, in *wire.DiscoverPol
 // ciSchedulerInstance is the scheduler's view of inst, given the tasks of
 // its cluster (only those on inst that are not STOPPED count): remaining
 // cpu and memory, ports in use, attributes, agent state at now.
-func ciSchedulerInstance(inst *ecs.ContainerInstance, tasks []ecs.Task, now time.Time) scheduler.Instance {
+func ciSchedulerInstance(inst *ecs.ContainerInstance, tasks []*ecs.Task, now time.Time) scheduler.Instance {
 	load := ecs.ComputeInstanceLoad(inst, tasks)
 	si := scheduler.Instance{ID: inst.ID, ARN: inst.ARN, EC2InstanceID: inst.EC2InstanceID, Status: string(inst.Status),
 		AgentConnected: inst.AgentConnectedAt(now, ciAgentStaleAfter), AgentVersion: inst.VersionInfo.AgentVersion,
@@ -527,8 +527,7 @@ func ciSchedulerInstance(inst *ecs.ContainerInstance, tasks []ecs.Task, now time
 	for _, p := range load.BusyUDP {
 		si.UsedPorts[scheduler.Port{Number: p, Protocol: "udp"}] = true
 	}
-	for i := range tasks {
-		t := &tasks[i]
+	for _, t := range tasks {
 		if t.ContainerInstanceID == inst.ID && t.Cluster == inst.Cluster && t.Active() {
 			si.Tasks = append(si.Tasks, scheduler.TaskInfo{Group: t.Group, Family: t.Definition.Family,
 				ServiceName: t.ServiceName, Status: t.LastStatus.String()})
@@ -539,7 +538,7 @@ func ciSchedulerInstance(inst *ecs.ContainerInstance, tasks []ecs.Task, now time
 
 // ciToWire renders an instance with its load from tasks (the tasks of its
 // cluster); tags only when asked for.
-func (h *Handler) ciToWire(inst *ecs.ContainerInstance, tasks []ecs.Task, withTags bool) wire.ContainerInstance {
+func (h *Handler) ciToWire(inst *ecs.ContainerInstance, tasks []*ecs.Task, withTags bool) wire.ContainerInstance {
 	load := ecs.ComputeInstanceLoad(inst, tasks)
 	version := inst.Version
 	connected := inst.AgentConnectedAt(h.now(), ciAgentStaleAfter)

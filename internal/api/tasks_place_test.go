@@ -151,12 +151,19 @@ func TestTrimmedTaskKeepsWhatPlacementReads(t *testing.T) {
 		}
 		viewed = append(viewed, clusterview.Trim(v))
 	}
-	if a, b := ecs.ComputeInstanceLoad(&ci, tasks), ecs.ComputeInstanceLoad(&ci, viewed); !reflect.DeepEqual(a, b) {
+	ptrs := func(ts []ecs.Task) []*ecs.Task {
+		out := make([]*ecs.Task, len(ts))
+		for i := range ts {
+			out[i] = &ts[i]
+		}
+		return out
+	}
+	if a, b := ecs.ComputeInstanceLoad(&ci, ptrs(tasks)), ecs.ComputeInstanceLoad(&ci, ptrs(viewed)); !reflect.DeepEqual(a, b) {
 		t.Errorf("load from the view %+v, from the record %+v", b, a)
 	}
 	now := time.Now()
 	ci.AgentConnected, ci.AgentSeenAt = true, now
-	if a, b := ciSchedulerInstance(&ci, tasks, now), ciSchedulerInstance(&ci, viewed, now); !reflect.DeepEqual(a, b) {
+	if a, b := ciSchedulerInstance(&ci, ptrs(tasks), now), ciSchedulerInstance(&ci, ptrs(viewed), now); !reflect.DeepEqual(a, b) {
 		t.Errorf("scheduler instance from the view %+v, from the record %+v", b, a)
 	}
 	if addr, ok := ecs.TaskAwsvpcAddress(&viewed[1]); !ok || addr.String() != "10.0.0.2" {

@@ -108,7 +108,7 @@ func (p *placementBases) snapshot(cluster string, c *clusterview.Cluster, now ti
 			}
 		}
 	}
-	var tasks []ecs.Task // reused: one instance's active tasks at a time
+	var tasks []*ecs.Task // reused: one instance's active tasks at a time
 	for i, id := range s.ids {
 		in := c.Instance(id)
 		b := cb.bases[id]
@@ -147,7 +147,7 @@ func (cb *clusterBases) patch(prev *sharedSnapshot, c *clusterview.Cluster, now 
 	}
 	s := &sharedSnapshot{gen: c.Gen(), builtAt: now, validUntil: prev.validUntil, ids: prev.ids, index: prev.index,
 		bases: slices.Clone(prev.bases), cand: prev.cand, cands: slices.Clone(prev.cands)}
-	var tasks []ecs.Task
+	var tasks []*ecs.Task
 	for _, id := range changed {
 		i, ok := s.index[id]
 		in := c.Instance(id)
@@ -173,7 +173,7 @@ func (cb *clusterBases) patch(prev *sharedSnapshot, c *clusterview.Cluster, now 
 
 // newPlacementBase derives an instance's base from the view's instance and
 // the active tasks on it.
-func newPlacementBase(c *clusterview.Cluster, in *clusterview.Instance, tasks []ecs.Task, now time.Time) *placementBase {
+func newPlacementBase(c *clusterview.Cluster, in *clusterview.Instance, tasks []*ecs.Task, now time.Time) *placementBase {
 	b := &placementBase{gen: in.Gen, builtAt: now, inst: ciSchedulerInstance(&in.Record, tasks, now)}
 	if b.inst.AgentConnected {
 		b.connUntil = in.Record.AgentSeenAt.Add(ciAgentStaleAfter)
@@ -181,8 +181,8 @@ func newPlacementBase(c *clusterview.Cluster, in *clusterview.Instance, tasks []
 	b.si = snapInstance{ci: in.Record, rev: in.Rev, usedAddrs: map[netip.Addr]bool{}, sharedAddrs: true}
 	b.si.placements, b.si.placementRev = c.Placements(in.Record.ID)
 	b.si.cidr, b.si.hasCIDR = ecs.ParseAwsvpcCIDR(b.inst.Attributes[ecs.AttributeAwsvpcCIDR])
-	for i := range tasks {
-		if addr, ok := ecs.TaskAwsvpcAddress(&tasks[i]); ok {
+	for _, t := range tasks {
+		if addr, ok := ecs.TaskAwsvpcAddress(t); ok {
 			b.si.usedAddrs[addr] = true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"sync"
@@ -118,6 +119,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 	end := func() {
 		pprof.StopCPUProfile()
 		f.Close()
+		runtime.GC() // the allocations profile is as of the last collection
 		if a, err := os.Create(cur + ".allocs"); err == nil {
 			_ = pprof.Lookup("allocs").WriteTo(a, 0)
 			a.Close()

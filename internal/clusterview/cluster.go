@@ -89,10 +89,10 @@ func (c *Cluster) InstanceIDs() []string { return c.ids }
 func (c *Cluster) Instance(id string) *Instance { return c.instances[id] }
 
 // ActiveTasks appends the active (not STOPPED) tasks on the instance to
-// dst, trimmed, and returns it.
-func (in *Instance) ActiveTasks(dst []ecs.Task) []ecs.Task {
+// dst, trimmed, and returns it. The tasks are the view's own: read-only.
+func (in *Instance) ActiveTasks(dst []*ecs.Task) []*ecs.Task {
 	for _, t := range in.tasks {
-		dst = append(dst, t.Record)
+		dst = append(dst, &t.Record)
 	}
 	return dst
 }

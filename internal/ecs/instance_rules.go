@@ -153,7 +153,7 @@ type InstanceLoad struct {
 // ComputeInstanceLoad sums the load of ci from tasks: only the tasks placed
 // on ci (same cluster and ContainerInstanceID) that are still active count,
 // so a caller may pass every task of the cluster.
-func ComputeInstanceLoad(ci *ContainerInstance, tasks []Task) InstanceLoad {
+func ComputeInstanceLoad(ci *ContainerInstance, tasks []*Task) InstanceLoad {
 	var l InstanceLoad
 	tcp, udp := map[int]bool{}, map[int]bool{}
 	for _, p := range ci.ReservedPorts("tcp") {
@@ -166,8 +166,7 @@ func ComputeInstanceLoad(ci *ContainerInstance, tasks []Task) InstanceLoad {
 			udp[n] = true
 		}
 	}
-	for i := range tasks {
-		t := &tasks[i]
+	for _, t := range tasks {
 		if t.ContainerInstanceID != ci.ID || t.Cluster != ci.Cluster || !t.Active() {
 			continue
 		}

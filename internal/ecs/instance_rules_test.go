@@ -150,7 +150,7 @@ func TestComputeInstanceLoad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := ComputeInstanceLoad(inst, tt.tasks)
+			l := ComputeInstanceLoad(inst, taskPointers(tt.tasks))
 			if l.RemainingCPU != tt.cpu || l.RemainingMemory != tt.mem || !reflect.DeepEqual(l.BusyTCP, tt.tcp) ||
 				!reflect.DeepEqual(l.BusyUDP, tt.udp) || l.RunningTasks != tt.run || l.PendingTasks != tt.pen {
 				t.Fatalf("got %+v", l)
@@ -171,8 +171,9 @@ func TestRemainingResources(t *testing.T) {
 	inst := &ContainerInstance{ID: "i1", Cluster: "c", RegisteredResources: []Resource{
 		{Name: "CPU", Type: "INTEGER", IntegerValue: 1024}, {Name: "MEMORY", Type: "INTEGER", IntegerValue: 2000},
 		{Name: "PORTS", Type: "STRINGSET", StringSetValue: []string{"22"}}, {Name: "GPU", Type: "STRINGSET", StringSetValue: []string{"g0"}}}}
-	l := ComputeInstanceLoad(inst, []Task{loadTask(TaskRunning, 24, ptr(100), nil,
-		PortAssignment{HostPort: 8080, Protocol: "tcp"}, PortAssignment{HostPort: 5353, Protocol: "udp"})})
+	task := loadTask(TaskRunning, 24, ptr(100), nil,
+		PortAssignment{HostPort: 8080, Protocol: "tcp"}, PortAssignment{HostPort: 5353, Protocol: "udp"})
+	l := ComputeInstanceLoad(inst, []*Task{&task})
 	got := l.RemainingResources(inst)
 	want := []Resource{
 		{Name: "CPU", Type: "INTEGER", IntegerValue: 1000}, {Name: "MEMORY", Type: "INTEGER", IntegerValue: 1900},
@@ -208,4 +209,13 @@ func TestOrphanTask(t *testing.T) {
 	if stopping.Seq != 4 || stopping.StoppedReason != "Task stopped by user" || stopping.LastStatus != TaskStopped {
 		t.Errorf("stopping task: %+v", stopping)
 	}
+}
+
+// taskPointers points at each of tasks.
+func taskPointers(tasks []Task) []*Task {
+	out := make([]*Task, len(tasks))
+	for i := range tasks {
+		out[i] = &tasks[i]
+	}
+	return out
 }

@@ -27,6 +27,9 @@ func (pl *plan) randomFirst() bool {
 // drawn instances are read: the call no longer touches every instance.
 func (pl *plan) placeRandom(instances []*Instance, rng *rand.Rand) (Result, bool) {
 	n := len(instances)
+	if n == 0 {
+		return Result{}, false
+	}
 	sc := scratchPool.Get().(*scratch)
 	defer sc.release()
 	// slot[i] is 1 + the position in states of instance i's state; 0: not

@@ -392,9 +392,12 @@ func TestPlaceCountTenOverThreeInstances(t *testing.T) {
 
 func TestPlaceNoActiveInstances(t *testing.T) {
 	for _, instances := range [][]Instance{nil, {inst("a", 1, 1, func(in *Instance) { in.Status = "DRAINING" })}} {
-		_, err := Place(instances, Request{Count: 1}, nil)
-		if err != ErrNoContainerInstances || !errors.Is(err, ecs.ErrInvalidParameter) {
-			t.Errorf("err = %v, want ErrNoContainerInstances as an InvalidParameter", err)
+		// With an rng, the default (random) strategy takes the random path.
+		for _, rng := range []*rand.Rand{nil, rand.New(rand.NewPCG(1, 2))} {
+			_, err := Place(instances, Request{Count: 1}, rng)
+			if err != ErrNoContainerInstances || !errors.Is(err, ecs.ErrInvalidParameter) {
+				t.Errorf("%d instances, rng %v: err = %v, want ErrNoContainerInstances as an InvalidParameter", len(instances), rng != nil, err)
+			}
 		}
 	}
 	r, err := Place(nil, Request{Count: 0}, nil)
