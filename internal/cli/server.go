@@ -68,7 +68,7 @@ func controlPlaneCmd(use, short string, stderr io.Writer, started func(*server.S
 		},
 	}
 	serverFlags(cmd.Flags(), &cfg, &logLevel)
-	cmd.Flags().StringVar(&cpuProfile, "cpu-profile", "", "write a Go CPU profile of the whole run to this file (for performance work)")
+	cmd.Flags().StringVar(&cpuProfile, "cpu-profile", "", "write a Go CPU profile to this file (for performance work); each SIGUSR1 starts the next file, FILE.1, FILE.2, …")
 	cmd.Flags().MarkHidden("cpu-profile")
 	return cmd
 }
