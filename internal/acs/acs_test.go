@@ -23,8 +23,16 @@ var (
 	ci1ARN     = testNamer.ContainerInstance(testCluster, "ci1")
 )
 
+// TestACSPayloads runs with and without a cluster view: with one, the
+// handler routes the writes the view has already decoded without decoding
+// them again.
 func TestACSPayloads(t *testing.T) {
-	e := newEnv(t)
+	t.Run("store", func(t *testing.T) { testACSPayloads(t) })
+	t.Run("view", func(t *testing.T) { testACSPayloads(t, withView()) })
+}
+
+func testACSPayloads(t *testing.T, opts ...envOption) {
+	e := newEnv(t, opts...)
 	running := newTask("t-run", "ci1")
 	stopped := newTask("t-stopped", "ci1")
 	stopped.LastStatus, stopped.DesiredStatus = ecs.TaskStopped, ecs.TaskStopped

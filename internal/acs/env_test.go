@@ -26,6 +26,7 @@ import (
 	"github.com/berth/berth/internal/agentproto"
 	"github.com/berth/berth/internal/api"
 	"github.com/berth/berth/internal/api/sigv4"
+	"github.com/berth/berth/internal/clusterview"
 	"github.com/berth/berth/internal/credential"
 	"github.com/berth/berth/internal/ecs"
 	"github.com/berth/berth/internal/ecs/arn"
@@ -116,6 +117,11 @@ func withIntervals(hb, mf time.Duration) envOption {
 	return func(c *Config, _ *bool) { c.HeartbeatInterval, c.ManifestInterval = hb, mf }
 }
 
+// withView gives the handler a running cluster view of the store.
+func withView() envOption {
+	return func(c *Config, _ *bool) { c.View = clusterview.New(c.Store, c.Logger) }
+}
+
 func withoutRun() envOption { return func(_ *Config, run *bool) { *run = false } }
 
 func testLogger() *slog.Logger {
@@ -149,6 +155,12 @@ func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	run := true
 	for _, o := range opts {
 		o(&cfg, &run)
+	}
+	if cfg.View != nil {
+		vctx, vcancel := context.WithCancel(context.Background())
+		vdone := make(chan struct{})
+		go func() { cfg.View.Run(vctx); close(vdone) }()
+		t.Cleanup(func() { vcancel(); <-vdone })
 	}
 	e.h = New(cfg)
 	e.srv = httptest.NewServer(e.h)

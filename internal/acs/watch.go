@@ -109,12 +109,19 @@ func (h *Handler) onTaskEvent(ev store.Event) {
 	if ev.Type != store.EventPut || !h.hub.hasACS() {
 		return
 	}
-	cluster, _, ok := state.SplitClusterKey(ev.KV.Key, state.AllTasksPrefix())
+	cluster, id, ok := state.SplitClusterKey(ev.KV.Key, state.AllTasksPrefix())
 	if !ok {
 		return
 	}
 	var loc taskLocation
-	if err := json.Unmarshal(ev.KV.Value, &loc); err != nil || loc.ContainerInstanceID == "" {
+	if t, ok := h.viewedTask(cluster, id, ev.KV.ModRevision); ok {
+		// The view decoded this very record: no need to decode it again
+		// only to route it.
+		loc = taskLocation{ContainerInstanceID: t.ContainerInstanceID, Seq: t.Seq}
+	} else if err := json.Unmarshal(ev.KV.Value, &loc); err != nil {
+		return
+	}
+	if loc.ContainerInstanceID == "" {
 		return
 	}
 	if seq, ok := h.delivered[ev.KV.Key]; ok && loc.Seq <= seq {
@@ -131,6 +138,15 @@ func (h *Handler) onTaskEvent(ev store.Event) {
 	}
 	h.delivered[ev.KV.Key] = loc.Seq
 	s.deliver(&t)
+}
+
+// viewedTask returns the cluster view's record of a task at revision rev,
+// when the view holds that one already.
+func (h *Handler) viewedTask(cluster, id string, rev int64) (*ecs.Task, bool) {
+	if h.view == nil {
+		return nil, false
+	}
+	return h.view.TaskAt(cluster, id, rev)
 }
 
 // onInstanceEvent ends the sessions of an instance that was deregistered

@@ -246,6 +246,25 @@ func (v *View) Read(ctx context.Context, cluster string, atLeast int64, fn func(
 	}
 }
 
+// TaskAt returns the view's (trimmed, read-only) record of a task when it
+// is the one of store revision rev, without waiting: false when the view
+// has not applied rev yet, holds a newer record, or is busy applying.
+func (v *View) TaskAt(cluster, id string, rev int64) (*ecs.Task, bool) {
+	if !v.mu.TryRLock() {
+		return nil, false
+	}
+	defer v.mu.RUnlock()
+	c := v.clusters[cluster]
+	if !v.ready || c == nil {
+		return nil, false
+	}
+	t := c.tasks[id]
+	if t == nil || t.Rev != rev {
+		return nil, false
+	}
+	return &t.Record, true
+}
+
 // ReadOrLoad calls fn as Read does when v (which may be nil) is caught up
 // with atLeast in time, and otherwise with the cluster read from r (Load).
 func (v *View) ReadOrLoad(ctx context.Context, r store.Reader, cluster string, atLeast int64, fn func(*Cluster)) error {

@@ -196,3 +196,50 @@ func TestReadNotReadyAndTrim(t *testing.T) {
 		t.Errorf("Trim lost what it keeps: %+v", tr)
 	}
 }
+
+// TaskAt answers only for the exact revision the view holds of a task,
+// and never waits for the view.
+func TestTaskAt(t *testing.T) {
+	st := openStore(t)
+	v := New(st, nil)
+	key := state.TaskKey("c", "t1")
+	rev1 := put(t, st, jsonOp(t, key, ecs.Task{ID: "t1", Cluster: "c", ContainerInstanceID: "i1", Seq: 1}))
+	if _, ok := v.TaskAt("c", "t1", rev1); ok {
+		t.Fatal("TaskAt answered before the view ran")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { v.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	rev2 := put(t, st, jsonOp(t, key, ecs.Task{ID: "t1", Cluster: "c", ContainerInstanceID: "i1", Seq: 2}))
+	if err := v.Read(ctx, "c", rev2, func(*Cluster) {}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		cluster, id string
+		rev         int64
+		seq         int64 // 0: no answer
+	}{
+		{"c", "t1", rev2, 2},
+		{"c", "t1", rev1, 0}, // the view holds a newer record
+		{"c", "t1", rev2 + 1, 0},
+		{"c", "t2", rev2, 0},
+		{"other", "t1", rev2, 0},
+	}
+	for _, tc := range cases {
+		got, ok := v.TaskAt(tc.cluster, tc.id, tc.rev)
+		switch {
+		case tc.seq == 0 && ok:
+			t.Errorf("TaskAt(%s, %s, %d) = %+v, want no answer", tc.cluster, tc.id, tc.rev, got)
+		case tc.seq != 0 && (!ok || got.Seq != tc.seq || got.ContainerInstanceID != "i1"):
+			t.Errorf("TaskAt(%s, %s, %d) = %+v, %v; want seq %d on i1", tc.cluster, tc.id, tc.rev, got, ok, tc.seq)
+		}
+	}
+	// A view busy applying does not make TaskAt wait.
+	v.mu.Lock()
+	_, ok := v.TaskAt("c", "t1", rev2)
+	v.mu.Unlock()
+	if ok {
+		t.Error("TaskAt answered while the view was applying")
+	}
+}
