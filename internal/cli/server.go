@@ -119,7 +119,10 @@ func startCPUProfile(path string) (stop func(), err error) {
 	end := func() {
 		pprof.StopCPUProfile()
 		f.Close()
-		runtime.GC() // the allocations profile is as of the last collection
+		// The allocations profile is as of the collection before the last
+		// one: two bring it up to now.
+		runtime.GC()
+		runtime.GC()
 		if a, err := os.Create(cur + ".allocs"); err == nil {
 			_ = pprof.Lookup("allocs").WriteTo(a, 0)
 			a.Close()
