@@ -394,8 +394,8 @@ func applyInstance(clusters map[string]*Cluster, kv store.KV, deleted bool, ci *
 		in.tasks = old.tasks
 	} else {
 		in.tasks = map[string]*Task{}
-		for _, t := range c.tasks { // tasks recorded before their instance (replay order)
-			if t.Record.ContainerInstanceID == id && t.Record.Active() {
+		for _, t := range c.on[id] { // tasks recorded before their instance (replay order)
+			if t.Record.Active() {
 				in.tasks[t.Record.ID] = t
 			}
 		}

@@ -31,11 +31,14 @@ func (pl *plan) placeRandom(instances []*Instance, rng *rand.Rand) (Result, bool
 		return Result{}, false
 	}
 	sc := scratchPool.Get().(*scratch)
-	defer sc.release()
 	// slot[i] is 1 + the position in states of instance i's state; 0: not
-	// set up yet. states grows as instances are drawn.
+	// set up yet. states grows as instances are drawn, in sc's array.
 	slot := sc.slot.get(n)
 	states := sc.states.get(0)
+	defer func() {
+		sc.states.a = states // what release clears
+		sc.release()
+	}()
 	nc := len(pl.constraints)
 	memberOK := sc.memberOK.get(n * nc)
 	// state returns instance i's state, setting it up on first use, or nil
@@ -72,7 +75,6 @@ func (pl *plan) placeRandom(instances []*Instance, rng *rand.Rand) (Result, bool
 				}
 			}
 			if len(cands) == 0 {
-				sc.states.a = states // for release to clear
 				return Result{}, false
 			}
 			chosen = cands[rng.IntN(len(cands))]
@@ -80,6 +82,5 @@ func (pl *plan) placeRandom(instances []*Instance, rng *rand.Rand) (Result, bool
 		st := state(chosen)
 		res.Placements = append(res.Placements, Placement{InstanceID: st.src.ID, HostPorts: pl.apply(st, nil)})
 	}
-	sc.states.a = states // for release to clear
 	return res, true
 }
